@@ -1,0 +1,318 @@
+"""Convert DeepFashion to COCO JSON, one file per split.
+
+Box convention. DeepFashion gives ``x_1 y_1 x_2 y_2`` in pixels with
+``x_2 - x_1`` the box width. COCO wants ``[x, y, width, height]``::
+
+    bbox = [x_1, y_1, x_2 - x_1, y_2 - y_1]   (after clamping to the image)
+    area = width * height,  iscrowd = 0
+
+A box that sticks out of its image is clamped to it; a box with no area left is
+dropped. Both are counted in the :class:`ConversionReport`, never silent.
+
+Classes. ``types`` (the study's setting): 3 classes, 1 upper, 2 lower, 3 full.
+``categories``: the 50 categories, ids 1..50, names from list_category_cloth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fashionlib.deepfashion import SPLITS, TYPE_NAMES, DeepFashion, find_files, load
+from fashionlib.runio import atomic_write_json, atomic_write_text
+
+CLASS_MODES = ("types", "categories")
+
+
+class ImageHeaderError(ValueError):
+    """An image file's header could not be read (names the file)."""
+
+
+# ---------------------------------------------------------------------------
+# Image sizes from headers (no decoding)
+# ---------------------------------------------------------------------------
+
+# JPEG start-of-frame markers carry the size (all SOFn except DHT/JPG/DAC).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """Return (width, height) read from a JPEG or PNG header, falling back to PIL for other formats."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image {path} is listed in the annotations but is not on disk") from None
+    with handle:
+        head = handle.read(65536)
+        if head[:2] == b"\xff\xd8":
+            size = _jpeg_size(head, handle)
+            if size:
+                return size
+        elif head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+            return struct.unpack(">II", head[16:24])
+    from PIL import Image  # other formats, or a JPEG whose SOF we could not find
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception as exc:  # PIL raises many types for broken files
+        raise ImageHeaderError(f"cannot read the size of {path}: {exc}") from exc
+
+
+def _jpeg_size(head: bytes, handle: Any) -> tuple[int, int] | None:
+    data, pos = head, 2
+    while True:
+        if pos + 4 > len(data):
+            more = handle.read(65536)
+            if not more:
+                return None
+            data += more
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if marker in _SOF:
+            while pos + 9 > len(data):
+                more = handle.read(65536)
+                if not more:
+                    return None
+                data += more
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return width, height
+        pos += 2 + length
+
+
+def _sizes_chunk(paths: list[str]) -> list[tuple[int, int]]:
+    return [image_size(p) for p in paths]
+
+
+def image_sizes(paths: Sequence[str | Path], *, workers: int | None = None, progress: bool = True) -> np.ndarray:
+    """Return an (N, 2) int array of (width, height), read from headers in parallel processes."""
+    paths = [str(p) for p in paths]
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(paths) < 2000:
+        return np.array(_sizes_chunk(paths), dtype=np.int64).reshape(-1, 2)
+    from tqdm.auto import tqdm
+
+    step = max(1000, len(paths) // (workers * 16))
+    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
+    out: list[tuple[int, int]] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for sizes in tqdm(pool.map(_sizes_chunk, chunks), total=len(chunks), desc="image sizes", disable=not progress):
+            out.extend(sizes)
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
+# ---------------------------------------------------------------------------
+# Conversion
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion wrote: per-split, per-class counts and every box that was clamped or dropped."""
+
+    classes: str
+    out_dir: Path | None = None
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows: split, columns: class names
+    clamped: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    dropped_images: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """Return the per-split summary: annotations per class, total, clamped and dropped boxes."""
+        frame = self.counts.copy()
+        frame["total"] = frame.sum(axis=1)
+        frame["clamped"] = pd.Series(self.clamped)
+        frame["dropped"] = pd.Series(self.dropped)
+        return frame
+
+    def __str__(self) -> str:
+        return self.table().to_string()
+
+
+def category_list(ds: DeepFashion, classes: str) -> list[dict[str, Any]]:
+    """Return the COCO ``categories`` list for ``types`` (3 classes) or ``categories`` (50) mode."""
+    if classes == "types":
+        return [{"id": t, "name": name, "supercategory": "garment"} for t, name in TYPE_NAMES.items()]
+    if classes == "categories":
+        return [
+            {"id": int(label), "name": row["name"], "supercategory": row["type_name"]}
+            for label, row in ds.categories.iterrows()
+        ]
+    raise ValueError(f"classes must be one of {', '.join(CLASS_MODES)}, got {classes!r}")
+
+
+def clamp_boxes(boxes: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return COCO [x, y, w, h] boxes clamped to their images, a 'was clamped' mask and a 'kept' mask."""
+    x1 = np.clip(boxes[:, 0], 0, sizes[:, 0])
+    y1 = np.clip(boxes[:, 1], 0, sizes[:, 1])
+    x2 = np.clip(boxes[:, 2], 0, sizes[:, 0])
+    y2 = np.clip(boxes[:, 3], 0, sizes[:, 1])
+    clamped_box = np.stack([x1, y1, x2, y2], axis=1)
+    was_clamped = (clamped_box != boxes).any(axis=1)
+    xywh = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
+    kept = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    return xywh, was_clamped, kept
+
+
+def to_coco(
+    ds: DeepFashion, sizes: np.ndarray, split: str, classes: str = "types"
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Return (COCO dict, {'clamped': n, 'dropped': n}) for one split, given (width, height) per image."""
+    cats = category_list(ds, classes)
+    rows = np.flatnonzero((ds.images["split"] == split).to_numpy())
+    img = ds.images.iloc[rows]
+    boxes = img[["x_1", "y_1", "x_2", "y_2"]].to_numpy(np.int64)
+    xywh, was_clamped, kept = clamp_boxes(boxes, sizes[rows])
+    cat_col = "category_type" if classes == "types" else "category_label"
+    cat_ids = img[cat_col].to_numpy(np.int64)
+    image_ids = rows + 1  # global row + 1: an image keeps its id in every split and mode
+    names = img["image_name"].tolist()
+    images = [
+        {"id": int(i), "file_name": n, "width": int(w), "height": int(h)}
+        for i, n, (w, h) in zip(image_ids.tolist(), names, sizes[rows].tolist())
+    ]
+    labels = img["category_label"].to_numpy(np.int64)
+    annotations = [
+        {
+            "id": int(i),
+            "image_id": int(i),
+            "category_id": int(c),
+            "bbox": [int(v) for v in box],
+            "area": int(box[2] * box[3]),
+            "iscrowd": 0,
+            "deepfashion_category": int(lab),
+        }
+        for i, c, box, lab, keep in zip(image_ids.tolist(), cat_ids.tolist(), xywh.tolist(), labels.tolist(), kept.tolist())
+        if keep
+    ]
+    coco = {
+        "info": {
+            "description": "DeepFashion Category and Attribute Prediction, converted by fashionlib",
+            "classes": classes,
+            "split": split,
+            "bbox": "[x_1, y_1, x_2 - x_1, y_2 - y_1] clamped to the image",
+        },
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": cats,
+    }
+    stats = {"clamped": int((was_clamped & kept).sum()), "dropped": int((~kept).sum())}
+    return coco, stats
+
+
+def convert(
+    root: str | Path,
+    out_dir: str | Path,
+    *,
+    classes: str = "types",
+    workers: int | None = None,
+    progress: bool = True,
+    dataset: DeepFashion | None = None,
+) -> ConversionReport:
+    """Convert the benchmark at ``root`` to ``out_dir/{train,val,test}.json``; return the report."""
+    if classes not in CLASS_MODES:
+        raise ValueError(f"classes must be one of {', '.join(CLASS_MODES)}, got {classes!r}")
+    ds = dataset or load(root, attributes=False, landmarks=False)
+    paths = [ds.image_root / n for n in ds.images["image_name"]]
+    sizes = image_sizes(paths, workers=workers, progress=progress)
+    out_dir = Path(out_dir)
+    report = ConversionReport(classes=classes, out_dir=out_dir)
+    names = {c["id"]: c["name"] for c in category_list(ds, classes)}
+    counts = {}
+    texts = {}
+    for split in SPLITS:
+        coco, stats = to_coco(ds, sizes, split, classes)
+        report.clamped[split], report.dropped[split] = stats["clamped"], stats["dropped"]
+        per_class = pd.Series([a["category_id"] for a in coco["annotations"]], dtype=np.int64).value_counts()
+        counts[split] = {names[i]: int(per_class.get(i, 0)) for i in names}
+        texts[split] = json.dumps(coco, separators=(",", ":"), ensure_ascii=False) + "\n"
+    # Write only after every split converted, each file atomically.
+    for split, text in texts.items():
+        atomic_write_text(out_dir / f"{split}.json", text)
+    report.counts = pd.DataFrame.from_dict(counts, orient="index")
+    report.counts.index.name = "split"
+    return report
+
+
+def validate(coco_dir: str | Path, image_root: str | Path | None = None) -> pd.DataFrame:
+    """Load every split with pycocotools and return images, annotations and categories per split."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from pycocotools.coco import COCO
+
+    rows = []
+    for split in SPLITS:
+        with redirect_stdout(StringIO()):
+            api = COCO(str(Path(coco_dir) / f"{split}.json"))
+        if image_root is not None:
+            first = api.loadImgs(api.getImgIds()[:1])
+            if first and not (Path(image_root) / first[0]["file_name"]).is_file():
+                raise FileNotFoundError(f"{first[0]['file_name']} not found under {image_root}")
+        rows.append(
+            {"split": split, "images": len(api.getImgIds()), "annotations": len(api.getAnnIds()),
+             "categories": len(api.getCatIds())}
+        )
+    return pd.DataFrame(rows).set_index("split")
+
+
+def ensure_coco(profile: Any, classes: str = "types") -> Path:
+    """Return the profile's COCO folder, converting the dataset first if the JSON files are missing or stale."""
+    out = Path(profile.coco_dir) if classes == "types" else Path(profile.coco_dir).with_name(f"coco_{classes}")
+    marker = out / ".source.json"
+    source = {"root": str(profile.data_root), "classes": classes, "stamp": _source_stamp(profile.data_root)}
+    if marker.is_file() and all((out / f"{s}.json").is_file() for s in SPLITS):
+        if json.loads(marker.read_text()) == source:
+            return out
+    convert(profile.data_root, out, classes=classes, progress=False)
+    atomic_write_json(marker, source)
+    return out
+
+
+def _source_stamp(root: Path) -> list[int]:
+    """Return sizes and mtimes of the annotation files (a cheap 'did the data change' check)."""
+    files = find_files(root)
+    stamp = []
+    for name in ("list_category_img", "list_bbox", "list_eval_partition"):
+        st = files[name].stat()
+        stamp += [st.st_size, int(st.st_mtime)]
+    return stamp
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def _cmd_convert(args: Any) -> int:
+    report = convert(args.root, args.out, classes=args.classes, workers=args.workers)
+    print(f"wrote {', '.join(f'{s}.json' for s in SPLITS)} to {args.out} ({args.classes})")
+    print(report.table().to_string())
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``fashionlib convert``."""
+    p = sub.add_parser("convert", help="convert DeepFashion to COCO JSON (train/val/test.json)")
+    p.add_argument("root", help="DeepFashion root (with Anno/, Eval/, img/)")
+    p.add_argument("out", help="output folder for train.json, val.json, test.json")
+    p.add_argument("--classes", choices=CLASS_MODES, default="types", help="3 garment types (default) or 50 categories")
+    p.add_argument("--workers", type=int, default=None, help="processes that read image headers")
+    p.set_defaults(func=_cmd_convert)

@@ -1,0 +1,505 @@
+"""Read the DeepFashion *Category and Attribute Prediction* benchmark.
+
+Every annotation file has the same shape: a count line, a header line, then
+one row per item with columns separated by runs of spaces::
+
+    289222
+    image_name  x_1  y_1  x_2  y_2
+    img/Sheer_Pleated-Front_Blouse/img_00000001.jpg      072 079 232 273
+
+The reader tolerates a UTF-8 BOM, CRLF line endings and trailing blanks, and
+refuses anything else it does not understand with a
+:class:`DeepFashionFormatError` naming the file and line. The same code reads
+the real benchmark and the synthetic sample from :mod:`fashionlib.synthetic`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TYPE_NAMES = {1: "upper", 2: "lower", 3: "full"}
+ATTRIBUTE_TYPE_NAMES = {1: "texture", 2: "fabric", 3: "shape", 4: "part", 5: "style"}
+# Landmarks per clothes_type (upper: collar, sleeve, hem x L/R; lower: waist, hem; full: all four pairs).
+LANDMARKS_PER_TYPE = {1: 6, 2: 4, 3: 8}
+SPLITS = ("train", "val", "test")
+ANNO_DIRS = ("Anno", "Anno_coarse")
+IMAGE_DIRS = ("", "Img")  # images live at ROOT/img/... or ROOT/Img/img/...
+
+
+class DeepFashionFormatError(ValueError):
+    """A DeepFashion annotation file does not have the expected format (names file and line)."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
+        super().__init__(f"{where}: {message}")
+
+
+# ---------------------------------------------------------------------------
+# Generic table reading
+# ---------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> list[str]:
+    """Return the lines of a UTF-8 file (BOM, CRLF and trailing blank lines removed)."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DeepFashionFormatError(path, line, "is not valid UTF-8 text") from exc
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def _check_count_and_header(path: Path, lines: list[str], first_col: str) -> int:
+    """Validate the count and header lines; return the declared row count."""
+    if not lines:
+        raise DeepFashionFormatError(path, 1, "the file is empty; expected a count line, a header line and rows")
+    count_text = lines[0].strip()
+    if not count_text.isdigit():
+        raise DeepFashionFormatError(path, 1, f"expected the number of rows, found {count_text!r}")
+    header = lines[1].split() if len(lines) > 1 else []
+    if not header or header[0] != first_col:
+        found = lines[1].strip() if len(lines) > 1 else "end of file"
+        raise DeepFashionFormatError(
+            path, 2, f"expected a header line starting with {first_col!r}, found {found!r}"
+        )
+    return int(count_text)
+
+
+def read_table(path: str | Path, first_col: str) -> tuple[list[list[str]], list[int]]:
+    """Return the whitespace-split rows of a DeepFashion file and their 1-based line numbers."""
+    path = Path(path)
+    lines = _read_text(path)
+    count = _check_count_and_header(path, lines, first_col)
+    rows, numbers = [], []
+    for number, line in enumerate(lines[2:], start=3):
+        tokens = line.split()
+        if not tokens:
+            raise DeepFashionFormatError(path, number, "blank line in the middle of the rows")
+        rows.append(tokens)
+        numbers.append(number)
+    if len(rows) != count:
+        raise DeepFashionFormatError(
+            path, 1, f"the count line says {count} rows but the file has {len(rows)}"
+        )
+    return rows, numbers
+
+
+def _ints(path: Path, rows: list[list[str]], numbers: list[int], what: str) -> np.ndarray:
+    """Convert equal-length rows of integer tokens to an int64 array, naming the first bad line."""
+    try:
+        return np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+    except (ValueError, OverflowError):
+        pass
+    for tokens, number in zip(rows, numbers):
+        for token in tokens:
+            try:
+                int(token)
+            except ValueError:
+                raise DeepFashionFormatError(path, number, f"{what}: expected an integer, found {token!r}") from None
+    raise DeepFashionFormatError(path, None, f"{what}: rows have different numbers of columns")  # pragma: no cover
+
+
+def _expect_columns(path: Path, rows: list[list[str]], numbers: list[int], n: int, what: str) -> None:
+    for tokens, number in zip(rows, numbers):
+        if len(tokens) != n:
+            raise DeepFashionFormatError(
+                path, number, f"expected {n} columns ({what}), found {len(tokens)}: {' '.join(tokens)!r}"
+            )
+
+
+def _check_range(path: Path, values: np.ndarray, numbers: list[int], lo: int, hi: int, what: str) -> None:
+    bad = np.flatnonzero((values < lo) | (values > hi))
+    if bad.size:
+        i = int(bad[0])
+        raise DeepFashionFormatError(path, numbers[i], f"{what} {int(values[i])} is out of range {lo}..{hi}")
+
+
+# ---------------------------------------------------------------------------
+# One reader per file
+# ---------------------------------------------------------------------------
+
+
+def read_category_cloth(path: str | Path) -> pd.DataFrame:
+    """Return the 50 categories: index category_label (1-based), columns name, type, type_name."""
+    path = Path(path)
+    rows, numbers = read_table(path, "category_name")
+    _check_min_columns(path, rows, numbers, 2, "category_name category_type")
+    types = _ints(path, [[r[-1]] for r in rows], numbers, "category_type")[:, 0]
+    _check_range(path, types, numbers, 1, 3, "category_type")
+    frame = pd.DataFrame(
+        {"name": [" ".join(r[:-1]) for r in rows], "type": types.astype(np.int8)},
+        index=pd.RangeIndex(1, len(rows) + 1, name="category_label"),
+    )
+    frame["type_name"] = frame["type"].map(TYPE_NAMES)
+    return frame
+
+
+def read_attr_cloth(path: str | Path) -> pd.DataFrame:
+    """Return the attributes: index attribute_id (1-based), columns name (may contain spaces), type, type_name."""
+    path = Path(path)
+    rows, numbers = read_table(path, "attribute_name")
+    _check_min_columns(path, rows, numbers, 2, "attribute_name attribute_type")
+    # Names contain spaces ("abstract chevron print"): the type is the last token.
+    types = _ints(path, [[r[-1]] for r in rows], numbers, "attribute_type")[:, 0]
+    _check_range(path, types, numbers, 1, 5, "attribute_type")
+    frame = pd.DataFrame(
+        {"name": [" ".join(r[:-1]) for r in rows], "type": types.astype(np.int8)},
+        index=pd.RangeIndex(1, len(rows) + 1, name="attribute_id"),
+    )
+    frame["type_name"] = frame["type"].map(ATTRIBUTE_TYPE_NAMES)
+    return frame
+
+
+def _check_min_columns(path: Path, rows: list[list[str]], numbers: list[int], n: int, what: str) -> None:
+    for tokens, number in zip(rows, numbers):
+        if len(tokens) < n:
+            raise DeepFashionFormatError(path, number, f"expected at least {n} columns ({what}), found {len(tokens)}")
+
+
+def read_category_img(path: str | Path, n_categories: int | None = None) -> pd.DataFrame:
+    """Return image_name and category_label for every image (labels checked against n_categories)."""
+    path = Path(path)
+    rows, numbers = read_table(path, "image_name")
+    _expect_columns(path, rows, numbers, 2, "image_name category_label")
+    labels = _ints(path, [r[1:] for r in rows], numbers, "category_label")[:, 0]
+    _check_range(path, labels, numbers, 1, n_categories or 10**9, "category_label")
+    return pd.DataFrame({"image_name": [r[0] for r in rows], "category_label": labels.astype(np.int16)}).assign(
+        _line=numbers
+    )
+
+
+def read_bbox(path: str | Path) -> pd.DataFrame:
+    """Return image_name, x_1, y_1, x_2, y_2 for every image (pixels, x_2 - x_1 = width)."""
+    path = Path(path)
+    rows, numbers = read_table(path, "image_name")
+    _expect_columns(path, rows, numbers, 5, "image_name x_1 y_1 x_2 y_2")
+    boxes = _ints(path, [r[1:] for r in rows], numbers, "bounding box")
+    _check_range(path, boxes.min(axis=1), numbers, 0, 10**6, "box coordinate")
+    frame = pd.DataFrame(boxes.astype(np.int32), columns=["x_1", "y_1", "x_2", "y_2"])
+    frame.insert(0, "image_name", [r[0] for r in rows])
+    return frame.assign(_line=numbers)
+
+
+def read_eval_partition(path: str | Path) -> pd.DataFrame:
+    """Return image_name and split (train / val / test) for every image."""
+    path = Path(path)
+    rows, numbers = read_table(path, "image_name")
+    _expect_columns(path, rows, numbers, 2, "image_name evaluation_status")
+    for tokens, number in zip(rows, numbers):
+        if tokens[1] not in SPLITS:
+            raise DeepFashionFormatError(
+                path, number, f"evaluation_status must be one of {', '.join(SPLITS)}, found {tokens[1]!r}"
+            )
+    return pd.DataFrame({"image_name": [r[0] for r in rows], "split": [r[1] for r in rows]}).assign(_line=numbers)
+
+
+def read_landmarks(path: str | Path) -> pd.DataFrame:
+    """Return clothes_type and 8 (visibility, x, y) landmark columns per image; absent landmarks are -1."""
+    path = Path(path)
+    rows, numbers = read_table(path, "image_name")
+    n = len(rows)
+    clothes = np.zeros(n, dtype=np.int8)
+    vis = np.full((n, 8), -1, dtype=np.int8)
+    xy = np.full((n, 8, 2), -1, dtype=np.int32)
+    for i, (tokens, number) in enumerate(zip(rows, numbers)):
+        # Parse by position: the number of triplets follows from clothes_type.
+        try:
+            values = [int(t) for t in tokens[1:]]
+        except ValueError:
+            bad = next(t for t in tokens[1:] if not t.lstrip("-").isdigit())
+            raise DeepFashionFormatError(path, number, f"expected an integer, found {bad!r}") from None
+        if not values or values[0] not in LANDMARKS_PER_TYPE:
+            found = values[0] if values else "nothing"
+            raise DeepFashionFormatError(path, number, f"clothes_type must be 1, 2 or 3, found {found}")
+        k = LANDMARKS_PER_TYPE[values[0]]
+        if len(values) != 1 + 3 * k:
+            raise DeepFashionFormatError(
+                path, number,
+                f"clothes_type {values[0]} has {k} landmarks, so {3 * k} values are expected, found {len(values) - 1}",
+            )
+        triplets = np.asarray(values[1:], dtype=np.int32).reshape(k, 3)
+        if ((triplets[:, 0] < 0) | (triplets[:, 0] > 2)).any():
+            raise DeepFashionFormatError(path, number, "landmark visibility must be 0 (visible), 1 (occluded) or 2 (truncated)")
+        clothes[i] = values[0]
+        vis[i, :k] = triplets[:, 0]
+        xy[i, :k] = triplets[:, 1:]
+    frame = pd.DataFrame({"image_name": [r[0] for r in rows], "clothes_type": clothes})
+    for j in range(8):
+        frame[f"landmark_visibility_{j + 1}"] = vis[:, j]
+        frame[f"landmark_location_x_{j + 1}"] = xy[:, j, 0]
+        frame[f"landmark_location_y_{j + 1}"] = xy[:, j, 1]
+    return frame.assign(_line=numbers)
+
+
+# Bytes allowed in the label part of list_attr_img: space, tab, CR, '-', '0', '1'.
+_ATTR_ALLOWED = np.zeros(256, dtype=bool)
+_ATTR_ALLOWED[[ord(" "), ord("\t"), ord("\r"), ord("-"), ord("0"), ord("1")]] = True
+_WHITESPACE = np.zeros(256, dtype=bool)
+_WHITESPACE[[ord(" "), ord("\t"), ord("\r"), ord("\n")]] = True
+
+
+def read_attr_img(
+    path: str | Path, n_attributes: int | None = None, *, chunk_bytes: int = 1 << 25
+) -> tuple[list[str], np.ndarray]:
+    """Return (image names, int8 labels of shape (N, K)) from list_attr_img; labels are 1, -1 or 0 (unknown).
+
+    At full scale the file holds 289,222 x 1,000 labels. It is parsed in
+    chunks with NumPy straight into an int8 array (289 MB), never through
+    Python ints or pandas' int64 (2.3 GB).
+    """
+    path = Path(path)
+    with path.open("rb") as handle:
+        first = handle.readline()
+        if first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+        count_text = first.decode("utf-8", "replace").strip()
+        if not count_text.isdigit():
+            raise DeepFashionFormatError(path, 1, f"expected the number of rows, found {count_text!r}")
+        count = int(count_text)
+        header = handle.readline().split()
+        if not header or header[0] != b"image_name":
+            raise DeepFashionFormatError(
+                path, 2, f"expected a header line starting with 'image_name', found {b' '.join(header).decode(errors='replace')!r}"
+            )
+        state = _AttrParseState(path, count, n_attributes)
+        leftover = b""
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                break
+            block = leftover + block
+            cut = block.rfind(b"\n") + 1
+            leftover = block[cut:]
+            if cut:
+                state.feed(block[:cut])
+        if leftover.strip():
+            state.feed(leftover + b"\n")
+    return state.finish()
+
+
+class _AttrParseState:
+    """Chunk-by-chunk vectorised parser for list_attr_img.txt."""
+
+    def __init__(self, path: Path, count: int, n_attributes: int | None) -> None:
+        self.path, self.count, self.k = path, count, n_attributes
+        self.names: list[str] = []
+        self.labels: np.ndarray | None = None
+        self.line = 3  # 1-based line number of the next row
+        self.trailing_blank = False
+
+    def _fail(self, line_in_block: int, message: str) -> None:
+        raise DeepFashionFormatError(self.path, self.line + line_in_block, message)
+
+    def feed(self, block: bytes) -> None:
+        buf = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        # A blank line is only allowed at the very end (trailing blanks).
+        space = _WHITESPACE[buf]
+        lead_ws = space[np.minimum(starts, len(buf) - 1)]
+        if lead_ws.any():
+            first = int(np.flatnonzero(lead_ws)[0])
+            if block[starts[first] : ends[first] + 1].strip():
+                self._fail(first, "a row must start with the image name, found leading whitespace")
+            tail = lead_ws[first:]
+            rest = b"".join(block[starts[i] : ends[i] + 1] for i in range(first, len(ends)))
+            if not tail.all() or rest.strip():
+                self._fail(first, "blank line in the middle of the rows")
+            self.trailing_blank = True
+            ends, starts = ends[:first], starts[:first]
+            if not len(ends):
+                return
+        elif self.trailing_blank:
+            self._fail(0, "blank line in the middle of the rows")
+        n_lines = len(ends)
+        if len(self.names) + n_lines > self.count:
+            self._fail(self.count - len(self.names), f"the count line says {self.count} rows but there are more")
+        # The image name runs to the first whitespace of the line.
+        ws_pos = np.flatnonzero(space)
+        name_end = ws_pos[np.searchsorted(ws_pos, starts)]
+        self.names.extend(block[s:e].decode("utf-8", "replace") for s, e in zip(starts.tolist(), name_end.tolist()))
+        # Mark the label region of each line: from the end of the name to the newline.
+        marks = np.zeros(len(buf) + 1, dtype=np.int8)
+        marks[name_end] += 1
+        marks[ends] -= 1
+        inside = np.cumsum(marks[:-1], dtype=np.int8).astype(bool)
+        bad = inside & ~_ATTR_ALLOWED[buf]
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            line = int(np.searchsorted(ends, pos))
+            token = block[pos : pos + 1]
+            token_end = pos
+            while token_end < len(block) and block[token_end : token_end + 1] not in (b" ", b"\t", b"\r", b"\n"):
+                token_end += 1
+            token_start = pos
+            while token_start > 0 and block[token_start - 1 : token_start] not in (b" ", b"\t"):
+                token_start -= 1
+            token = block[token_start:token_end].decode("utf-8", "replace")
+            if token.lstrip("-").isdigit():
+                self._fail(line, f"attribute label {token} is out of range (expected 1, -1 or 0)")
+            self._fail(line, f"attribute label must be 1, -1 or 0, found non-numeric {token!r}")
+        digit = inside & ((buf == 48) | (buf == 49))
+        pos = np.flatnonzero(digit)
+        # Two digits in a row ("11", "10") or a sign not attached to a digit are out of range.
+        glued = pos[1:] == pos[:-1] + 1
+        if glued.any():
+            at = int(pos[1:][glued][0])
+            self._fail(int(np.searchsorted(ends, at)), "attribute label out of range (expected 1, -1 or 0)")
+        minus = np.flatnonzero(inside & (buf == 45))
+        if minus.size:
+            next_is_digit = digit[np.minimum(minus + 1, len(buf) - 1)]
+            prev_is_space = space[minus - 1]
+            wrong = ~(next_is_digit & prev_is_space)
+            if wrong.any():
+                at = int(minus[wrong][0])
+                self._fail(int(np.searchsorted(ends, at)), "misplaced '-' in the attribute labels")
+        per_line = np.diff(np.searchsorted(pos, np.append(starts, len(buf))))
+        if self.k is None:
+            self.k = int(per_line[0])
+        wrong_count = np.flatnonzero(per_line != self.k)
+        if wrong_count.size:
+            i = int(wrong_count[0])
+            self._fail(i, f"expected {self.k} attribute labels, found {int(per_line[i])}")
+        values = (buf[pos] == 49).astype(np.int8)
+        values[buf[pos - 1] == 45] *= -1
+        if self.labels is None:
+            self.labels = np.empty((self.count, self.k), dtype=np.int8)
+        row = len(self.names) - n_lines
+        self.labels[row : row + n_lines] = values.reshape(n_lines, self.k)
+        self.line += n_lines
+
+    def finish(self) -> tuple[list[str], np.ndarray]:
+        if len(self.names) != self.count:
+            raise DeepFashionFormatError(
+                self.path, 1, f"the count line says {self.count} rows but the file has {len(self.names)}"
+            )
+        labels = self.labels if self.labels is not None else np.empty((0, self.k or 0), dtype=np.int8)
+        return self.names, labels
+
+
+# ---------------------------------------------------------------------------
+# The whole benchmark
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class DeepFashion:
+    """The Category and Attribute Prediction benchmark, one row per image in ``images``."""
+
+    root: Path
+    image_root: Path  # folder that image_name paths (img/...) are relative to
+    categories: pd.DataFrame
+    images: pd.DataFrame  # image_name, category_label/name/type, type_name, x_1..y_2, split
+    attributes: pd.DataFrame | None = None
+    attribute_labels: np.ndarray | None = None  # int8 (N, K): 1, -1, 0
+    landmarks: pd.DataFrame | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image_path(self, index: int) -> Path:
+        """Return the path of image ``index`` on disk."""
+        return self.image_root / self.images["image_name"].iat[index]
+
+    def split(self, name: str) -> pd.DataFrame:
+        """Return the rows of one split (train / val / test)."""
+        return self.images[self.images["split"] == name]
+
+
+def find_files(root: str | Path) -> dict[str, Path]:
+    """Return the paths of every benchmark file under ``root`` (Anno/ or Anno_coarse/, Eval/, img/ or Img/img/)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"DeepFashion root {root} does not exist; see data/README.md for the layout")
+    anno = next((root / d for d in ANNO_DIRS if (root / d).is_dir()), None)
+    if anno is None:
+        raise FileNotFoundError(f"{root} has no Anno/ folder with the annotation lists; see data/README.md")
+    files = {
+        name: anno / f"{name}.txt"
+        for name in (
+            "list_category_cloth", "list_category_img", "list_bbox",
+            "list_attr_cloth", "list_attr_img", "list_landmarks",
+        )
+    }
+    files["list_eval_partition"] = root / "Eval" / "list_eval_partition.txt"
+    image_root = next((root / d for d in IMAGE_DIRS if (root / d / "img").is_dir()), None)
+    if image_root is None:
+        raise FileNotFoundError(f"{root} has no img/ (or Img/img/) folder; unpack the images there (data/README.md)")
+    files["image_root"] = image_root
+    return files
+
+
+def _align(base: pd.DataFrame, other: pd.DataFrame, base_name: str, other_name: str, files: dict[str, Path]) -> pd.DataFrame:
+    """Return ``other`` reordered to ``base``'s image order; refuse images missing on either side."""
+    if len(other) == len(base) and (other["image_name"].to_numpy() == base["image_name"].to_numpy()).all():
+        return other.reset_index(drop=True)
+    if other["image_name"].duplicated().any():
+        dup = other[other["image_name"].duplicated()].iloc[0]
+        raise DeepFashionFormatError(files[other_name], int(dup["_line"]), f"image {dup['image_name']} is listed twice")
+    missing = ~base["image_name"].isin(other["image_name"])
+    if missing.any():
+        row = base[missing].iloc[0]
+        raise DeepFashionFormatError(
+            files[base_name], int(row["_line"]),
+            f"image {row['image_name']} is missing from {files[other_name].name} ({int(missing.sum())} images missing)",
+        )
+    extra = ~other["image_name"].isin(base["image_name"])
+    if extra.any():
+        row = other[extra].iloc[0]
+        raise DeepFashionFormatError(
+            files[other_name], int(row["_line"]),
+            f"image {row['image_name']} is not in {files[base_name].name} ({int(extra.sum())} extra images)",
+        )
+    return other.set_index("image_name").loc[base["image_name"]].reset_index()
+
+
+def load(root: str | Path, *, attributes: bool = True, landmarks: bool = True) -> DeepFashion:
+    """Return the benchmark under ``root`` with every file parsed, checked and aligned by image."""
+    files = find_files(root)
+    for name, path in files.items():
+        if name != "image_root" and not path.is_file():
+            if (name == "list_attr_img" and not attributes) or (name == "list_landmarks" and not landmarks):
+                continue
+            if name in ("list_attr_cloth",) and not attributes:
+                continue
+            raise FileNotFoundError(f"missing {path}; the benchmark needs {path.name} (see data/README.md)")
+    categories = read_category_cloth(files["list_category_cloth"])
+    cat_img = read_category_img(files["list_category_img"], n_categories=len(categories))
+    bbox = _align(cat_img, read_bbox(files["list_bbox"]), "list_category_img", "list_bbox", files)
+    part = _align(cat_img, read_eval_partition(files["list_eval_partition"]), "list_category_img", "list_eval_partition", files)
+    images = cat_img.drop(columns="_line").copy()
+    images["category_name"] = categories["name"].to_numpy()[images["category_label"].to_numpy() - 1]
+    images["category_type"] = categories["type"].to_numpy()[images["category_label"].to_numpy() - 1]
+    images["type_name"] = images["category_type"].map(TYPE_NAMES)
+    for col in ("x_1", "y_1", "x_2", "y_2"):
+        images[col] = bbox[col].to_numpy()
+    images["split"] = pd.Categorical(part["split"].to_numpy(), categories=list(SPLITS))
+    ds = DeepFashion(
+        root=Path(root), image_root=files["image_root"], categories=categories, images=images, files=files
+    )
+    if attributes:
+        ds.attributes = read_attr_cloth(files["list_attr_cloth"])
+        names, labels = read_attr_img(files["list_attr_img"], n_attributes=len(ds.attributes))
+        attr_names = pd.DataFrame({"image_name": names, "_line": np.arange(3, 3 + len(names))})
+        aligned = _align(cat_img, attr_names, "list_category_img", "list_attr_img", files)
+        order = aligned["_line"].to_numpy() - 3
+        if not np.array_equal(order, np.arange(len(order))):
+            labels = labels[order]
+        ds.attribute_labels = labels
+    if landmarks:
+        ds.landmarks = _align(cat_img, read_landmarks(files["list_landmarks"]), "list_category_img", "list_landmarks", files).drop(columns="_line")
+    return ds
