@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from fashionlib.deepfashion import SPLITS, TYPE_NAMES, DeepFashion, find_files, 
 from fashionlib.runio import atomic_write_json, atomic_write_text
 
 CLASS_MODES = ("types", "categories")
+SOURCE_MARKER = ".source.json"  # what the JSON files were converted from
 
 
 class ImageHeaderError(ValueError):
@@ -243,9 +245,10 @@ def convert(
         per_class = pd.Series([a["category_id"] for a in coco["annotations"]], dtype=np.int64).value_counts()
         counts[split] = {names[i]: int(per_class.get(i, 0)) for i in names}
         texts[split] = json.dumps(coco, separators=(",", ":"), ensure_ascii=False) + "\n"
-    # Write only after every split converted, each file atomically.
+    # Write only after every split converted, each file atomically; the marker last.
     for split, text in texts.items():
         atomic_write_text(out_dir / f"{split}.json", text)
+    atomic_write_json(out_dir / SOURCE_MARKER, _source(root, classes))
     report.counts = pd.DataFrame.from_dict(counts, orient="index")
     report.counts.index.name = "split"
     return report
@@ -276,24 +279,30 @@ def validate(coco_dir: str | Path, image_root: str | Path | None = None) -> pd.D
 def ensure_coco(profile: Any, classes: str = "types") -> Path:
     """Return the profile's COCO folder, converting the dataset first if the JSON files are missing or stale."""
     out = Path(profile.coco_dir) if classes == "types" else Path(profile.coco_dir).with_name(f"coco_{classes}")
-    marker = out / ".source.json"
-    source = {"root": str(profile.data_root), "classes": classes, "stamp": _source_stamp(profile.data_root)}
+    marker = out / SOURCE_MARKER
     if marker.is_file() and all((out / f"{s}.json").is_file() for s in SPLITS):
-        if json.loads(marker.read_text()) == source:
+        if json.loads(marker.read_text()) == _source(profile.data_root, classes):
             return out
     convert(profile.data_root, out, classes=classes, progress=False)
-    atomic_write_json(marker, source)
     return out
 
 
-def _source_stamp(root: Path) -> list[int]:
-    """Return sizes and mtimes of the annotation files (a cheap 'did the data change' check)."""
+def _source(root: str | Path, classes: str) -> dict[str, Any]:
+    """Return what a conversion was made from: root, class mode, sizes and mtimes of the lists."""
     files = find_files(root)
     stamp = []
     for name in ("list_category_img", "list_bbox", "list_eval_partition"):
         st = files[name].stat()
         stamp += [st.st_size, int(st.st_mtime)]
-    return stamp
+    return {"root": str(Path(root).resolve()), "classes": classes, "stamp": stamp}
+
+
+def peek(coco_dir: str | Path, split: str = "val") -> dict[str, Any]:
+    """Return the first image of a split with its annotations and the category list (to print as JSON)."""
+    data = json.loads((Path(coco_dir) / f"{split}.json").read_text())
+    image = data["images"][0]
+    anns = [a for a in data["annotations"] if a["image_id"] == image["id"]]
+    return {"image": image, "annotations": anns, "categories": data["categories"]}
 
 
 # ---------------------------------------------------------------------------
@@ -316,3 +325,40 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--classes", choices=CLASS_MODES, default="types", help="3 garment types (default) or 50 categories")
     p.add_argument("--workers", type=int, default=None, help="processes that read image headers")
     p.set_defaults(func=_cmd_convert)
+
+
+def show_annotations(
+    coco_dir: str | Path, image_root: str | Path, split: str = "val", *, n: int = 8, seed: int = 0, ncols: int = 4
+) -> Any:
+    """Return a grid of images with their COCO boxes drawn back from ``split.json`` (via pycocotools)."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    from pycocotools.coco import COCO
+
+    from fashionlib.viz import TYPE_COLORS, draw_boxes
+
+    with redirect_stdout(StringIO()):
+        api = COCO(str(Path(coco_dir) / f"{split}.json"))
+    ids = sorted(api.getImgIds())
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(ids, size=min(n, len(ids)), replace=False).tolist())
+    nrows = max(1, (len(chosen) + ncols - 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.9 * nrows))
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        ax.axis("off")
+    cats = {c["id"]: c["name"] for c in api.loadCats(api.getCatIds())}
+    for ax, image_id in zip(axes, chosen):
+        info = api.loadImgs(image_id)[0]
+        with Image.open(Path(image_root) / info["file_name"]) as img:
+            ax.imshow(img.convert("RGB"))
+        anns = api.loadAnns(api.getAnnIds(imgIds=[image_id]))
+        names = [cats[a["category_id"]] for a in anns]
+        draw_boxes(ax, [a["bbox"] for a in anns], labels=[f"{nm} {a['bbox']}" for nm, a in zip(names, anns)],
+                   colors=[TYPE_COLORS.get(nm, "#e4572e") for nm in names])
+        ax.set_title(f"id {image_id}: {info['width']}x{info['height']}", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,294 @@
+"""The detector's configuration: one YAML file, one dataclass per section.
+
+A config file has the sections ``model``, ``rpn``, ``roi_heads``, ``input``,
+``solver`` and ``train``; any key left out takes the default below, which is
+torchvision's default for Faster R-CNN R50-FPN. ``configs/faster_rcnn_R50_FPN_deepfashion3.yaml``
+carries the study's Detectron settings; ``configs/faster_rcnn_sample.yaml`` is the
+2-core CPU teaching stand-in. The run folder keeps the *resolved* config (every
+key, plus the COCO folder and image root used) as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fashionlib.config import find_home
+
+
+class ConfigError(ValueError):
+    """Raised for an unknown key or an invalid value in a detector config file."""
+
+
+@dataclass
+class ModelConfig:
+    """Backbone, anchors and box head."""
+
+    backbone: str = "resnet50"  # resnet18/34/50/101, or "small" (a narrow ResNet for CPU teaching runs)
+    weights: str = "imagenet"  # imagenet | coco | none
+    weights_path: str | None = None  # a local weights file; default: the torch hub cache
+    download: bool = False  # allow fetching missing weights from download.pytorch.org (Colab)
+    norm: str = "auto"  # frozen_bn | bn | gn; auto = frozen_bn with weights, bn from scratch
+    trainable_layers: int = 3  # backbone stages trained (5 = all); the rest are frozen
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # "small" backbone only
+    returned_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4])  # ResNet stages fed to the FPN
+    fpn_channels: int = 256
+    num_classes: int = 4  # including background
+    anchor_sizes: list[int] = field(default_factory=lambda: [32, 64, 128, 256, 512])  # one per FPN level
+    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    roi_output_size: int = 7
+    roi_sampling_ratio: int = 2
+    representation_size: int = 1024  # width of the 2-MLP box head
+
+
+@dataclass
+class RPNConfig:
+    """Region proposal network."""
+
+    pre_nms_top_n_train: int = 2000  # per FPN level
+    post_nms_top_n_train: int = 2000  # per image
+    pre_nms_top_n_test: int = 1000
+    post_nms_top_n_test: int = 1000
+    nms_thresh: float = 0.7
+    fg_iou_thresh: float = 0.7
+    bg_iou_thresh: float = 0.3
+    batch_size_per_image: int = 256
+    positive_fraction: float = 0.5
+
+
+@dataclass
+class RoIHeadsConfig:
+    """Box classification and regression on the proposals."""
+
+    batch_size_per_image: int = 512
+    positive_fraction: float = 0.25
+    fg_iou_thresh: float = 0.5
+    bg_iou_thresh: float = 0.5
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_img: int = 100
+
+
+@dataclass
+class InputConfig:
+    """Resizing, normalisation and augmentation (done once, in the data pipeline)."""
+
+    min_size: int = 800  # shorter side after resizing (train and test)
+    max_size: int = 1333  # cap on the longer side
+    size_divisible: int = 32  # batches are padded to a multiple of this
+    hflip_prob: float = 0.5
+    pixel_mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])  # RGB, images in [0, 1]
+    pixel_std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
+
+
+@dataclass
+class SolverConfig:
+    """Optimiser and learning-rate schedule (iterations, not epochs)."""
+
+    base_lr: float = 0.0025
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    bias_lr_factor: float = 1.0  # learning rate multiplier for biases
+    bias_weight_decay: bool = True  # apply weight decay to biases
+    ims_per_batch: int = 2
+    max_iter: int = 360000
+    steps: list[int] = field(default_factory=lambda: [240000, 320000])
+    gamma: float = 0.1
+    warmup_iters: int = 500
+    warmup_factor: float = 1.0 / 3
+    clip_grad_norm: float | None = None  # None: no clipping
+
+
+@dataclass
+class TrainConfig:
+    """Everything about the loop that is not the optimiser."""
+
+    seed: int = 0
+    log_every: int = 20  # loss rows are written (and the bar refreshed) every this many iterations
+    eval_every: int = 20000  # validation AP + loss; 0 = only at the end
+    eval_max_images: int | None = 500  # periodic validation on the first N val images (final eval: all)
+    checkpoint_every: int = 5000
+    num_workers: int = 2
+    amp: bool = True  # mixed precision, CUDA only
+    channels_last: bool = True  # NHWC convolutions (faster with oneDNN on CPU and tensor cores on GPU)
+    fast_max_iter: int = 40  # FASHIONLIB_FAST=1: train this many iterations (the schedule shrinks with it)
+    fast_eval_max_images: int = 60  # FASHIONLIB_FAST=1: evaluate on this many val images
+
+
+@dataclass
+class DataConfig:
+    """Where the data came from; filled in when a run starts, so config.yaml records it."""
+
+    coco_dir: str | None = None
+    image_root: str | None = None
+    train_split: str = "train"
+    val_split: str = "val"
+
+
+@dataclass
+class DetectorConfig:
+    """A whole detector config: the sections above plus a name and a description."""
+
+    name: str = "faster_rcnn"
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    rpn: RPNConfig = field(default_factory=RPNConfig)
+    roi_heads: RoIHeadsConfig = field(default_factory=RoIHeadsConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a plain nested dict (what config.yaml holds)."""
+        return asdict(self)
+
+    def to_yaml(self) -> str:
+        """Return the config as YAML text, sections in a fixed order."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def copy(self) -> DetectorConfig:
+        """Return a deep copy."""
+        return copy.deepcopy(self)
+
+    def model_dict(self) -> dict[str, Any]:
+        """Return the sections that define the network (what a checkpoint needs to rebuild it)."""
+        d = self.to_dict()
+        return {k: d[k] for k in ("model", "rpn", "roi_heads", "input")}
+
+
+_SECTIONS = {
+    "model": ModelConfig,
+    "rpn": RPNConfig,
+    "roi_heads": RoIHeadsConfig,
+    "input": InputConfig,
+    "solver": SolverConfig,
+    "train": TrainConfig,
+    "data": DataConfig,
+}
+_CHOICES = {
+    ("model", "weights"): ("imagenet", "coco", "none"),
+    ("model", "norm"): ("auto", "frozen_bn", "bn", "gn"),
+    ("model", "backbone"): ("small", "resnet18", "resnet34", "resnet50", "resnet101"),
+}
+
+
+def from_dict(raw: dict[str, Any], *, source: str = "config") -> DetectorConfig:
+    """Return a :class:`DetectorConfig` from a nested dict, rejecting unknown sections and keys."""
+    raw = dict(raw or {})
+    cfg = DetectorConfig(name=str(raw.pop("name", "faster_rcnn")), description=str(raw.pop("description", "")))
+    for section, values in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{source}: unknown section {section!r}; expected one of {', '.join(_SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r} must be a mapping of key: value")
+        target = getattr(cfg, section)
+        known = {f.name for f in fields(target)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown key {section}.{key}; known keys: {', '.join(sorted(known))}"
+                )
+            setattr(target, key, value)
+    validate(cfg, source=source)
+    return cfg
+
+
+def validate(cfg: DetectorConfig, *, source: str = "config") -> None:
+    """Raise :class:`ConfigError` if values are out of range or inconsistent."""
+    for (section, key), allowed in _CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{source}: {section}.{key}={value!r}; expected one of {', '.join(allowed)}")
+    m, s = cfg.model, cfg.solver
+    levels = len(m.returned_layers) + 1  # the FPN adds one max-pooled level on top
+    if len(m.anchor_sizes) != levels:
+        raise ConfigError(
+            f"{source}: model.anchor_sizes has {len(m.anchor_sizes)} sizes but the FPN has {levels} levels "
+            f"(returned_layers {m.returned_layers} + 1 pooled); give one size per level"
+        )
+    if not set(m.returned_layers) <= {1, 2, 3, 4}:
+        raise ConfigError(f"{source}: model.returned_layers must be among 1, 2, 3, 4")
+    if m.weights == "coco" and m.backbone != "resnet50":
+        raise ConfigError(f"{source}: COCO weights exist for resnet50 only, not {m.backbone}")
+    if m.weights != "none" and m.backbone == "small":
+        raise ConfigError(f"{source}: the 'small' backbone has no pretrained weights; use weights: none")
+    if not 0 <= m.trainable_layers <= 5:
+        raise ConfigError(f"{source}: model.trainable_layers must be in 0..5")
+    if m.num_classes < 2:
+        raise ConfigError(f"{source}: model.num_classes counts the background; it must be at least 2")
+    if s.ims_per_batch < 1 or s.max_iter < 1:
+        raise ConfigError(f"{source}: solver.ims_per_batch and solver.max_iter must be positive")
+    if list(s.steps) != sorted(s.steps):
+        raise ConfigError(f"{source}: solver.steps must be increasing")
+
+
+def norm_kind(cfg: DetectorConfig) -> str:
+    """Return the normalisation layer actually used: frozen BN with pretrained weights, trainable BN without."""
+    if cfg.model.norm != "auto":
+        return cfg.model.norm
+    return "bn" if cfg.model.weights == "none" else "frozen_bn"
+
+
+def configs_dir() -> Path:
+    """Return the project's ``configs/`` folder."""
+    return find_home() / "configs"
+
+
+def config_path(name: str | Path) -> Path:
+    """Return the path of a config given a file path or a bare name from ``configs/``."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for candidate in (configs_dir() / path, configs_dir() / f"{path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in configs_dir().glob("*.yaml"))) or "none"
+    raise FileNotFoundError(f"no detector config {name!r}; give a YAML file or one of: {known}")
+
+
+def load_config(name: str | Path) -> DetectorConfig:
+    """Return the config read from a YAML file (or a name in ``configs/``)."""
+    path = config_path(name)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a detector config must be a YAML mapping")
+    return from_dict(raw, source=str(path))
+
+
+def sample_config() -> DetectorConfig:
+    """Return the CPU teaching config (``configs/faster_rcnn_sample.yaml``)."""
+    return load_config("faster_rcnn_sample")
+
+
+def study_config() -> DetectorConfig:
+    """Return the study's config (``configs/faster_rcnn_R50_FPN_deepfashion3.yaml``)."""
+    return load_config("faster_rcnn_R50_FPN_deepfashion3")
+
+
+def with_schedule(cfg: DetectorConfig, max_iter: int) -> DetectorConfig:
+    """Return a copy trained for ``max_iter`` iterations, with LR steps, warm-up and eval spacing scaled alike."""
+    out = cfg.copy()
+    s, t = out.solver, out.train
+    ratio = max_iter / s.max_iter
+    s.steps = [max(1, round(step * ratio)) for step in s.steps]
+    s.warmup_iters = min(round(s.warmup_iters * ratio), max_iter)
+    if t.eval_every:
+        t.eval_every = max(1, round(t.eval_every * ratio))
+    t.checkpoint_every = max(1, round(t.checkpoint_every * ratio))
+    s.max_iter = max_iter
+    return out
+
+
+def fast_version(cfg: DetectorConfig) -> DetectorConfig:
+    """Return the FASHIONLIB_FAST variant: a short schedule and a small validation subset, same model and data."""
+    if cfg.solver.max_iter <= cfg.train.fast_max_iter:
+        return cfg.copy()
+    out = with_schedule(cfg, cfg.train.fast_max_iter)
+    out.train.eval_max_images = min(out.train.eval_max_images or 10**9, cfg.train.fast_eval_max_images)
+    out.name = f"{cfg.name}-fast"
+    return out
