@@ -29,7 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fashionlib.synthetic import CATEGORIES  # noqa: E402  (the real 50 names and types)
+from fashionlib.deepfashion import CATEGORIES, MERGED_CATEGORIES  # noqa: E402
 
 FULL = 289_222
 N_ATTR = 1000
@@ -44,8 +44,9 @@ def build_tree(root: Path, n: int, seed: int = 0) -> Path:
 
     rng = np.random.default_rng(seed)
     print(f"building a {n:,}-image DeepFashion-format tree in {root} (once) ...", flush=True)
-    drawn = [i for i, (name, _) in enumerate(CATEGORIES) if name not in {"Cape", "Nightdress", "Shirtdress", "Sundress"}]
-    labels = rng.choice(drawn, size=n) + 1
+    drawn = [i for i, (name, _) in enumerate(CATEGORIES) if name not in MERGED_CATEGORIES]
+    per_folder = 60  # one product per folder, as in the real tree
+    labels = np.repeat(rng.choice(drawn, size=n // per_folder + 1) + 1, per_folder)[:n]
     # A handful of real-looking sizes: long side 300 (some 301), short side varies.
     sizes = [(300, 200), (200, 300), (225, 300), (300, 301), (267, 300), (300, 240)]
     jpegs = []
@@ -55,7 +56,6 @@ def build_tree(root: Path, n: int, seed: int = 0) -> Path:
         jpegs.append(buf.getvalue())
     which = rng.integers(0, len(sizes), size=n)
     names = []
-    per_folder = 60
     for i in range(n):
         folder = i // per_folder
         cat = CATEGORIES[labels[i] - 1][0]
@@ -154,7 +154,7 @@ def read_attr_ours(root: Path) -> None:
 def read_attr_pandas(root: Path) -> None:
     import pandas as pd
 
-    frame = pd.read_csv(root / "Anno" / "list_attr_img.txt", sep=r"\s+", skiprows=1)
+    frame = pd.read_csv(root / "Anno" / "list_attr_img.txt", sep=r"\s+", skiprows=2, header=None)
     assert frame.shape[1] == N_ATTR + 1
 
 
@@ -166,7 +166,9 @@ def measure(func: str, root: Path, out: Path | None = None) -> tuple[float, floa
         "t = time.perf_counter(); b.%s(%s); dt = time.perf_counter() - t\n"
         "print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)\n"
     ) % (str(ROOT), str(Path(__file__).parent), func, f"Path({str(root)!r})" + (f", Path({str(out)!r})" if out else ""))
-    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{func} failed:\n{result.stderr}")
     seconds, peak = result.stdout.split()[-2:]
     return float(seconds), float(peak)
 
