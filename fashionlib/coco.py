@@ -114,7 +114,7 @@ def image_sizes(paths: Sequence[str | Path], *, workers: int | None = None, prog
     chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
     out: list[tuple[int, int]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for sizes in tqdm(pool.map(_sizes_chunk, chunks), total=len(chunks), desc="image sizes", disable=not progress):
+        for sizes in tqdm(pool.map(_sizes_chunk, chunks), total=len(chunks), desc="image sizes", disable=not progress or len(paths) < 20000):
             out.extend(sizes)
     return np.array(out, dtype=np.int64).reshape(-1, 2)
 

@@ -121,3 +121,20 @@ def test_cli_convert_prints_summary(tiny_root: Path, tmp_path: Path, capsys: pyt
     assert "train.json" in out and "upper" in out and "clamped" in out
     assert (tmp_path / "out" / "test.json").is_file()
     assert main(["convert", str(tmp_path / "nowhere"), str(tmp_path / "o2")]) == 2
+
+
+def test_ensure_coco_converts_once_and_again_when_the_lists_change(tiny_root: Path, tmp_path: Path) -> None:
+    import os
+    from types import SimpleNamespace
+
+    profile = SimpleNamespace(data_root=tiny_root, coco_dir=tmp_path / "run" / "coco")
+    out = coco.ensure_coco(profile)
+    first = (out / "train.json").stat().st_mtime_ns
+    assert coco.ensure_coco(profile) == out
+    assert (out / "train.json").stat().st_mtime_ns == first  # up to date: not rewritten
+    bbox = tiny_root / "Anno" / "list_bbox.txt"
+    bbox.write_text(bbox.read_text().replace("020 030 180 200", "021 030 180 200"))
+    os.utime(bbox, (1, 1))  # a different mtime, as an edit would give
+    coco.ensure_coco(profile)
+    train = json.loads((out / "train.json").read_text())
+    assert train["annotations"][0]["bbox"] == [21, 30, 159, 170]
