@@ -1140,7 +1140,9 @@ def _start_method() -> str:
     process forks the workers instead.
     """
     methods = mp.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and t.name != "tqdm_monitor"]  # tqdm's sleeps, holds no lock
+    if "fork" in methods and not others:
         return "fork"
     return "forkserver" if "forkserver" in methods else "spawn"
 
@@ -1149,13 +1151,14 @@ def _render_all(specs: list[ImageSpec], root: Path, workers: int, progress: bool
     from tqdm.auto import tqdm
 
     jobs = [(s, str(root)) for s in specs]
+    method = _start_method()
     with tqdm(total=len(jobs), desc="sample images", unit="img", disable=not progress) as bar:
         if workers <= 1:
             for job in jobs:
                 yield _render_to_file(job)
                 bar.update()
             return
-        with mp.get_context(_start_method()).Pool(workers) as pool:
+        with mp.get_context(method).Pool(workers) as pool:
             for result in pool.imap(_render_to_file, jobs, chunksize=8):
                 yield result
                 bar.update()
@@ -1196,6 +1199,7 @@ def generate_sample(
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the sample is ordinary shared data
         n_workers = workers if workers is not None else _default_workers(n_images)
         results = list(_render_all(specs, tmp, n_workers, progress))
         for rel, text in _annotation_files(specs, results).items():
