@@ -141,35 +141,28 @@ def _check_range(path: Path, values: np.ndarray, numbers: list[int], lo: int, hi
 # ---------------------------------------------------------------------------
 
 
-def read_category_cloth(path: str | Path) -> pd.DataFrame:
-    """Return the 50 categories: index category_label (1-based), columns name, type, type_name."""
-    path = Path(path)
-    rows, numbers = read_table(path, "category_name")
-    _check_min_columns(path, rows, numbers, 2, "category_name category_type")
-    types = _ints(path, [[r[-1]] for r in rows], numbers, "category_type")[:, 0]
-    _check_range(path, types, numbers, 1, 3, "category_type")
+def _read_named_types(path: Path, kind: str, type_names: dict[int, str]) -> pd.DataFrame:
+    """Read a ``<kind>_name  <kind>_type`` list; names may contain spaces, so the type is the last token."""
+    rows, numbers = read_table(path, f"{kind}_name")
+    _check_min_columns(path, rows, numbers, 2, f"{kind}_name {kind}_type")
+    types = _ints(path, [[r[-1]] for r in rows], numbers, f"{kind}_type")[:, 0]
+    _check_range(path, types, numbers, min(type_names), max(type_names), f"{kind}_type")
     frame = pd.DataFrame(
         {"name": [" ".join(r[:-1]) for r in rows], "type": types.astype(np.int8)},
-        index=pd.RangeIndex(1, len(rows) + 1, name="category_label"),
+        index=pd.RangeIndex(1, len(rows) + 1, name="category_label" if kind == "category" else "attribute_id"),
     )
-    frame["type_name"] = frame["type"].map(TYPE_NAMES)
+    frame["type_name"] = frame["type"].map(type_names)
     return frame
+
+
+def read_category_cloth(path: str | Path) -> pd.DataFrame:
+    """Return the 50 categories: index category_label (1-based), columns name, type, type_name."""
+    return _read_named_types(Path(path), "category", TYPE_NAMES)
 
 
 def read_attr_cloth(path: str | Path) -> pd.DataFrame:
     """Return the attributes: index attribute_id (1-based), columns name (may contain spaces), type, type_name."""
-    path = Path(path)
-    rows, numbers = read_table(path, "attribute_name")
-    _check_min_columns(path, rows, numbers, 2, "attribute_name attribute_type")
-    # Names contain spaces ("abstract chevron print"): the type is the last token.
-    types = _ints(path, [[r[-1]] for r in rows], numbers, "attribute_type")[:, 0]
-    _check_range(path, types, numbers, 1, 5, "attribute_type")
-    frame = pd.DataFrame(
-        {"name": [" ".join(r[:-1]) for r in rows], "type": types.astype(np.int8)},
-        index=pd.RangeIndex(1, len(rows) + 1, name="attribute_id"),
-    )
-    frame["type_name"] = frame["type"].map(ATTRIBUTE_TYPE_NAMES)
-    return frame
+    return _read_named_types(Path(path), "attribute", ATTRIBUTE_TYPE_NAMES)
 
 
 def _check_min_columns(path: Path, rows: list[list[str]], numbers: list[int], n: int, what: str) -> None:
