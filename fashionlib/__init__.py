@@ -6,7 +6,14 @@ Stages (one module each): ``deepfashion`` (read the benchmark), ``synthetic``
 ``gan`` (DCGAN) and ``inspiration`` (new designs and how new they are).
 """
 
-from fashionlib.config import Profile, get_profile, set_seed
+import os
+
+# Small shared CPUs (2-core course machines, Colab): OpenMP threads that spin-wait collapse torch's CPU speed
+# (measured 3-10x) whenever another process competes for the cores; sleeping threads do not. Read once,
+# when torch loads, so it is set here, before any stage imports torch; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from fashionlib.config import Profile, get_profile, set_seed  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["Profile", "get_profile", "set_seed", "__version__"]

@@ -34,7 +34,9 @@ class ModelConfig:
     download: bool = False  # allow fetching missing weights from download.pytorch.org (Colab)
     norm: str = "auto"  # frozen_bn | bn | gn; auto = frozen_bn with weights, bn from scratch
     trainable_layers: int = 3  # backbone stages trained (5 = all); the rest are frozen
-    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # "small" backbone only
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])  # "small" backbone: stage widths
+    blocks: list[int] = field(default_factory=lambda: [1, 1, 1, 1])  # "small" backbone: blocks per stage
+    stem: str = "resnet"  # "small" backbone: resnet (7x7 conv + max-pool) or light (two 3x3 stride-2 convs)
     returned_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4])  # ResNet stages fed to the FPN
     fpn_channels: int = 256
     num_classes: int = 4  # including background
@@ -113,10 +115,14 @@ class TrainConfig:
     eval_max_images: int | None = 500  # periodic validation on the first N val images (final eval: all)
     checkpoint_every: int = 5000
     num_workers: int = 2
+    num_threads: int | None = None  # torch CPU threads while training; None = torch's default
     amp: bool = True  # mixed precision, CUDA only
-    channels_last: bool = True  # NHWC convolutions (faster with oneDNN on CPU and tensor cores on GPU)
+    max_minutes: float | None = None  # stop (checkpointed) when the next iteration would pass this budget
+    time_schedule: bool = False  # with max_minutes: LR steps also happen at their share of the time budget
+    channels_last: bool = True  # NHWC memory layout on CUDA (tensor cores); the CPU always uses NCHW
     fast_max_iter: int = 40  # FASHIONLIB_FAST=1: train this many iterations (the schedule shrinks with it)
     fast_eval_max_images: int = 60  # FASHIONLIB_FAST=1: evaluate on this many val images
+    final_eval_max_images: int | None = None  # final evaluation on the first N val images (None: all)
 
 
 @dataclass
@@ -148,8 +154,8 @@ class DetectorConfig:
         return asdict(self)
 
     def to_yaml(self) -> str:
-        """Return the config as YAML text, sections in a fixed order."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        """Return the config as YAML text, sections in a fixed order, lists on one line."""
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
     def copy(self) -> DetectorConfig:
         """Return a deep copy."""
@@ -160,6 +166,12 @@ class DetectorConfig:
         d = self.to_dict()
         return {k: d[k] for k in ("model", "rpn", "roi_heads", "input")}
 
+
+class _Dumper(yaml.SafeDumper):
+    """YAML dumper writing lists inline ([32, 64]) and mappings as blocks."""
+
+
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 _SECTIONS = {
     "model": ModelConfig,
@@ -174,6 +186,7 @@ _CHOICES = {
     ("model", "weights"): ("imagenet", "coco", "none"),
     ("model", "norm"): ("auto", "frozen_bn", "bn", "gn"),
     ("model", "backbone"): ("small", "resnet18", "resnet34", "resnet50", "resnet101"),
+    ("model", "stem"): ("resnet", "light"),
 }
 
 
@@ -219,6 +232,15 @@ def validate(cfg: DetectorConfig, *, source: str = "config") -> None:
         raise ConfigError(f"{source}: the 'small' backbone has no pretrained weights; use weights: none")
     if not 0 <= m.trainable_layers <= 5:
         raise ConfigError(f"{source}: model.trainable_layers must be in 0..5")
+    if m.weights == "none" and m.trainable_layers != 5:
+        raise ConfigError(
+            f"{source}: model.weights is none but model.trainable_layers={m.trainable_layers}: frozen layers "
+            "would stay random; use trainable_layers: 5 when training from scratch"
+        )
+    if norm_kind(cfg) == "frozen_bn" and m.weights == "none":
+        raise ConfigError(
+            f"{source}: frozen BatchNorm with random weights never learns; use model.norm: bn (or gn) with weights: none"
+        )
     if m.num_classes < 2:
         raise ConfigError(f"{source}: model.num_classes counts the background; it must be at least 2")
     if s.ims_per_batch < 1 or s.max_iter < 1:
@@ -290,5 +312,45 @@ def fast_version(cfg: DetectorConfig) -> DetectorConfig:
         return cfg.copy()
     out = with_schedule(cfg, cfg.train.fast_max_iter)
     out.train.eval_max_images = min(out.train.eval_max_images or 10**9, cfg.train.fast_eval_max_images)
+    out.train.final_eval_max_images = out.train.eval_max_images
+    half = max(1, out.solver.max_iter // 2)  # one periodic validation and a few checkpoints are enough here
+    out.train.eval_every = max(out.train.eval_every, half) if out.train.eval_every else 0
+    out.train.checkpoint_every = max(out.train.checkpoint_every, half)
     out.name = f"{cfg.name}-fast"
     return out
+
+
+def yaml_comments(name: str | Path) -> dict[str, str]:
+    """Return ``{"section.key": comment}`` for every commented key line of a config file."""
+    out: dict[str, str] = {}
+    section = None
+    for line in config_path(name).read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith((" ", "#")) and line.rstrip().endswith(":"):
+            section = line.rstrip()[:-1]
+        elif section and line.startswith("  ") and "#" in line and ":" in line.split("#")[0]:
+            key = line.split(":")[0].strip()
+            out[f"{section}.{key}"] = line.split("#", 1)[1].strip()
+    return out
+
+
+def config_table(
+    study: str | Path = "faster_rcnn_R50_FPN_deepfashion3", other: str | Path = "faster_rcnn_sample"
+) -> Any:
+    """Return a table of the study's settings (value + the Detectron setting it carries) beside another config's."""
+    import pandas as pd
+
+    a, b = load_config(study).to_dict(), load_config(other).to_dict()
+    notes = yaml_comments(study)
+    rows = []
+    for section in ("model", "rpn", "roi_heads", "input", "solver"):
+        for key, value in a[section].items():
+            if key in ("weights_path", "download", "widths", "blocks", "stem") and value == b[section][key]:
+                continue
+            rows.append({"setting": f"{section}.{key}", "study": _short(value), "Detectron setting": notes.get(
+                f"{section}.{key}", ""), load_config(other).name: _short(b[section][key]),
+                "same": value == b[section][key]})
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def _short(value: Any) -> str:
+    return str(value) if not isinstance(value, float) else f"{value:g}"

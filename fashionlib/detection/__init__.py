@@ -1,0 +1,225 @@
+"""Garment detector: torchvision's Faster R-CNN + FPN trained on DeepFashion in COCO format.
+
+Modules, in the order a run uses them: ``config`` (YAML -> dataclasses),
+``data`` (COCO dataset, flips, batches), ``model`` (the network and its weights),
+``engine`` (the training loop), ``predict`` (inference), ``evaluate``
+(pycocotools), ``plots`` (figures for notebooks 03-04).
+
+A run folder (default ``profile.detector_dir``) holds ``config.yaml``,
+``metrics.jsonl``, ``checkpoints/last.pt``, ``detections_<split>.json`` (COCO
+results format), ``eval_<split>.json`` and ``figures/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fashionlib.detection.config import (
+    ConfigError,
+    DetectorConfig,
+    config_table,
+    fast_version,
+    load_config,
+    sample_config,
+    study_config,
+    with_schedule,
+)
+from fashionlib.detection.data import CocoDetection
+from fashionlib.detection.engine import (
+    ResumeError,
+    RunExistsError,
+    TrainResult,
+    comparable,
+    read_status,
+    train,
+)
+from fashionlib.detection.evaluate import (
+    STUDY_VAL,
+    box_size_counts,
+    coco_evaluate,
+    describe,
+    evaluate_run,
+    explain_minus_one,
+    load_eval,
+    per_class_table,
+    plot_pr_curves,
+    size_table,
+    stats_table,
+    study_table,
+)
+from fashionlib.detection.model import WeightsNotFoundError, build_model, model_summary, weights_file
+from fashionlib.detection.plots import (
+    miss_table,
+    plot_misses,
+    plot_training,
+    prediction_grid,
+    training_frames,
+    validation_table,
+)
+from fashionlib.detection.predict import (
+    RunError,
+    load_detector,
+    load_run_config,
+    predict_folder,
+    predict_images,
+    write_all_detections,
+    write_detections,
+)
+
+__all__ = [
+    "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError", "RunExistsError",
+    "TrainResult", "WeightsNotFoundError", "add_commands", "box_size_counts", "build_model", "coco_evaluate",
+    "config_table", "default_config", "describe", "ensure_detector", "evaluate_run", "explain_minus_one",
+    "fast_version", "load_config", "load_detector", "load_eval", "load_run_config", "miss_table", "model_summary",
+    "per_class_table", "plot_misses", "plot_pr_curves", "plot_training", "predict_folder", "predict_images",
+    "prediction_grid", "read_status", "sample_config", "size_table", "stats_table", "study_config", "study_table",
+    "train", "train_detector", "training_frames", "validation_table", "weights_file", "with_schedule",
+    "write_all_detections", "write_detections",
+]
+
+
+def default_config(profile: Any) -> DetectorConfig:
+    """Return the profile's detector config: the CPU stand-in for ``sample``, the study's for ``full``."""
+    return sample_config() if profile.is_sample else study_config()
+
+
+def train_detector(
+    profile: Any,
+    config: str | Path | DetectorConfig | None = None,
+    *,
+    max_minutes: float | None = None,
+    max_iter: int | None = None,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> TrainResult:
+    """Train the profile's detector into ``run_dir`` (default ``profile.detector_dir``), or reuse a finished run.
+
+    A run is reused when its checkpoint is final (finished or stopped by the time
+    budget) and its config equals the requested one; an unfinished one is resumed.
+
+    Under ``profile.fast`` the schedule is shortened (same model, same data) and a
+    finished full-length run of the same config is reused as it is.
+    """
+    from fashionlib.coco import ensure_coco
+
+    base = config if isinstance(config, DetectorConfig) else (load_config(config) if config else default_config(profile))
+    if max_iter is not None:
+        base = with_schedule(base, max_iter)
+    if max_minutes is not None:
+        base = base.copy()
+        base.train.max_minutes = max_minutes
+    cfg = fast_version(base) if profile.fast else base
+    run = Path(run_dir or profile.detector_dir)
+    coco = ensure_coco(profile)
+    status = read_status(run)
+    if status is not None:
+        saved = comparable(status["config"])
+        same = saved == comparable(cfg.to_dict())
+        if status["status"] in ("finished", "time_budget") and (same or saved == comparable(base.to_dict())):
+            if not (run / "eval_val.json").is_file():
+                evaluate_run(run, "val", max_images=cfg.train.final_eval_max_images, progress=progress)
+            if verbose:
+                print(f"Reusing the trained detector in {run} (status {status['status']}, iteration "
+                      f"{status['iteration']}, {status['elapsed_s'] / 60:.1f} min of training); "
+                      "delete that folder to train again.")
+            return TrainResult(run, status["iteration"], status["status"], status["elapsed_s"],
+                               final_eval=load_eval(run, "val"), reused=True)
+        if status["status"] in ("running", "stopped") and same:
+            if verbose:
+                print(f"Resuming the unfinished run in {run} from iteration {status['iteration']}.")
+            return train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, resume=True,
+                         device=profile.device, progress=progress)
+        if verbose:
+            print(f"{run} holds a run of another config; training a new one over it.")
+    return train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, overwrite=True,
+                 device=profile.device, progress=progress)
+
+
+def ensure_detector(
+    profile: Any, config: str | Path | DetectorConfig | None = None, *, run_dir: str | Path | None = None
+) -> Path:
+    """Return the profile's trained detector run folder, training it first (short under FAST) if needed."""
+    return train_detector(profile, config, run_dir=run_dir, progress=True, verbose=True).run_dir
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def _cmd_train(args: Any) -> int:
+    from fashionlib.config import get_profile
+
+    profile = get_profile()
+    cfg = load_config(args.config) if args.config else default_config(profile)
+    if args.max_iter:
+        cfg = with_schedule(cfg, args.max_iter)
+    if args.fast or (profile.fast and not args.config):
+        cfg = fast_version(cfg)
+    if (args.coco is None) != (args.images is None):
+        raise ValueError("give both --coco DIR and --images ROOT, or neither (then the profile's data is used)")
+    if args.coco is None:
+        from fashionlib.coco import ensure_coco
+
+        coco, images = ensure_coco(profile), profile.data_root
+    else:
+        coco, images = Path(args.coco), Path(args.images)
+    out = Path(args.out) if args.out else profile.detector_dir
+    result = train(cfg, coco_dir=coco, image_root=images, out_dir=out, resume=args.resume, overwrite=args.overwrite,
+                   max_minutes=args.max_minutes, stop_at=args.stop_at, device=args.device)
+    print(f"{result.status} at iteration {result.iteration} after {result.elapsed_s / 60:.1f} min; run folder {out}")
+    for note in result.notes:
+        print(note)
+    if result.final_eval:
+        print(result.final_eval["summary"])
+    return 0
+
+
+def _cmd_evaluate(args: Any) -> int:
+    result = evaluate_run(args.run, args.split, max_images=args.max_images, batch_size=args.batch_size,
+                          device=args.device)
+    if result["subset"]:
+        print(f"(first {result['num_images']} images of {args.split} only)")
+    print(result["summary"])
+    print(f"wrote {Path(args.run) / result['detections_file']} and {Path(args.run) / f'eval_{args.split}.json'}")
+    return 0
+
+
+def _cmd_predict(args: Any) -> int:
+    out = predict_folder(args.run, args.images, args.out, score_thresh=args.score_thresh)
+    print(f"wrote predictions.json and one drawing per image to {out}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``train-detector``, ``evaluate-detector`` and ``predict``."""
+    p = sub.add_parser("train-detector", help="train the Faster R-CNN garment detector")
+    p.add_argument("--config", help="YAML config or a name in configs/ (default: the profile's)")
+    p.add_argument("--coco", help="folder with train.json / val.json (default: the profile's, converted if needed)")
+    p.add_argument("--images", help="image root the COCO file_names are relative to")
+    p.add_argument("--out", help="run folder (default: runs/<profile>/detector)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop (checkpointed) after this many minutes")
+    p.add_argument("--max-iter", type=int, default=None, help="train this many iterations (schedule scaled to fit)")
+    p.add_argument("--stop-at", type=int, default=None, help="stop after this iteration (resumable)")
+    p.add_argument("--fast", action="store_true", help="the short FASHIONLIB_FAST schedule")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate-detector", help="COCO evaluation of a trained detector on a split")
+    p.add_argument("run", help="run folder written by train-detector")
+    p.add_argument("--split", default="val", help="train, val or test (default val)")
+    p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="detect garments in image files or folders")
+    p.add_argument("run", help="run folder written by train-detector")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="output folder for predictions.json and drawings")
+    p.add_argument("--score-thresh", type=float, default=0.5)
+    p.set_defaults(func=_cmd_predict)

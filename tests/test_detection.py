@@ -1,0 +1,328 @@
+"""Tests for fashionlib.detection on tiny datasets made here (no sample data, no downloads)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from detection_helpers import make_coco, tiny_config
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops import MultiScaleRoIAlign
+
+from fashionlib.detection import (
+    ConfigError,
+    ResumeError,
+    RunExistsError,
+    WeightsNotFoundError,
+    build_model,
+    coco_evaluate,
+    evaluate_run,
+    load_config,
+    load_detector,
+    study_config,
+    train,
+)
+from fashionlib.detection.config import config_path, fast_version, from_dict, with_schedule
+from fashionlib.detection.data import CocoDetection, TrainBatchSampler, collate, load_image
+from fashionlib.detection.engine import lr_factor
+from fashionlib.detection.roi_align import FastMultiScaleRoIAlign
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tinycoco")
+    return make_coco(root), root
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    coco, root = tiny_data
+    out = tmp_path_factory.mktemp("run") / "det"
+    train(tiny_config(), coco_dir=coco, image_root=root, out_dir=out, progress=False)
+    return out
+
+
+# --- config ---------------------------------------------------------------------------------------
+
+
+def test_config_files_load_and_carry_the_study_settings() -> None:
+    cfg = study_config()
+    assert (cfg.model.backbone, cfg.model.num_classes, cfg.model.roi_output_size, cfg.model.roi_sampling_ratio) == (
+        "resnet50", 4, 7, 2)
+    assert (cfg.solver.base_lr, cfg.solver.momentum, cfg.solver.weight_decay) == (0.0025, 0.9, 0.0001)
+    assert (cfg.solver.steps, cfg.solver.max_iter, cfg.solver.gamma) == ([240000, 320000], 360000, 0.1)
+    assert (cfg.input.min_size, cfg.input.max_size, cfg.roi_heads.batch_size_per_image) == (800, 1333, 512)
+    assert (cfg.rpn.pre_nms_top_n_train, cfg.rpn.pre_nms_top_n_test, cfg.rpn.post_nms_top_n_test) == (2000, 1000, 1000)
+    assert cfg.roi_heads.nms_thresh == 0.5
+    sample = load_config("faster_rcnn_sample")
+    assert sample.model.weights == "none" and sample.input.min_size < 800
+
+
+def test_every_line_of_the_study_config_says_what_it_carries() -> None:
+    text = config_path("faster_rcnn_R50_FPN_deepfashion3").read_text()
+    body = [ln for ln in text.splitlines() if re.match(r"^  [a-z_]+: ", ln)]
+    assert body and all("#" in ln for ln in body)
+
+
+def test_config_rejects_unknown_keys_and_inconsistent_anchors() -> None:
+    with pytest.raises(ConfigError, match="unknown key model.backbon"):
+        from_dict({"model": {"backbon": "resnet50"}})
+    with pytest.raises(ConfigError, match="anchor_sizes has 2 sizes but the FPN has 5 levels"):
+        from_dict({"model": {"anchor_sizes": [32, 64]}})
+    with pytest.raises(ConfigError, match="frozen BatchNorm with random weights"):
+        from_dict({"model": {"weights": "none", "norm": "frozen_bn", "trainable_layers": 5}})
+
+
+def test_schedule_scaling_and_lr_factor() -> None:
+    cfg = with_schedule(study_config(), 36)
+    assert cfg.solver.steps == [24, 32] and cfg.solver.max_iter == 36
+    s = study_config().solver
+    assert lr_factor(s, 0) == pytest.approx(1 / 3, rel=1e-5)
+    assert lr_factor(s, 500) == 1.0
+    assert lr_factor(s, 240000) == pytest.approx(0.1)
+    assert lr_factor(s, 359999) == pytest.approx(0.01)
+    fast = fast_version(study_config())
+    assert fast.solver.max_iter == study_config().train.fast_max_iter and fast.model == study_config().model
+
+
+# --- weights ----------------------------------------------------------------------------------------
+
+
+def test_missing_weights_raise_a_clear_error_instead_of_random_init(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    cfg = study_config()
+    with pytest.raises(WeightsNotFoundError) as err:
+        build_model(cfg)
+    msg = str(err.value)
+    assert "resnet50-0676ba61.pth" in msg and str(tmp_path / "hub" / "checkpoints") in msg
+    assert "model.weights_path" in msg and "model.download: true" in msg and "weights: none" in msg
+    cfg.model.weights = "coco"
+    with pytest.raises(WeightsNotFoundError, match="fasterrcnn_resnet50_fpn_coco"):
+        build_model(cfg)
+    cfg.model.weights_path = str(tmp_path / "nowhere.pth")
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        build_model(cfg)
+
+
+def test_weights_in_the_hub_cache_are_loaded(tmp_path: Path, monkeypatch) -> None:
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    ref = torchvision.models.resnet18()
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(ref.state_dict(), tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+    cfg = from_dict({"model": {"backbone": "resnet18", "weights": "imagenet", "trainable_layers": 3}})
+    model = build_model(cfg)
+    assert torch.equal(model.backbone.body.layer3[0].conv1.weight, ref.layer3[0].conv1.weight)
+    assert not model.backbone.body.layer1[0].conv1.weight.requires_grad  # frozen like Detectron's FREEZE_AT
+    assert model.backbone.body.layer2[0].conv1.weight.requires_grad
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+def test_prepared_images_and_boxes_match_torchvision_transform(tiny_data: tuple[Path, Path]) -> None:
+    coco, root = tiny_data
+    cfg = tiny_config()
+    ds = CocoDetection(coco / "train.json", root, cfg.input)
+    stock = GeneralizedRCNNTransform(cfg.input.min_size, cfg.input.max_size, cfg.input.pixel_mean, cfg.input.pixel_std)
+    stock.train()
+    for i in range(3):
+        image, target = ds[i]
+        raw = load_image(ds.image_path(i))
+        boxes = torch.from_numpy(ds.records[i].boxes)
+        ref_list, ref_t = stock([raw], [{"boxes": boxes, "labels": target["labels"]}])
+        h, w = image.shape[-2:]
+        assert torch.equal(ref_list.tensors[0, :, :h, :w], image)
+        assert torch.equal(ref_t[0]["boxes"], target["boxes"])
+
+
+def test_flip_mirrors_image_and_boxes(tiny_data: tuple[Path, Path]) -> None:
+    coco, root = tiny_data
+    ds = CocoDetection(coco / "train.json", root, tiny_config().input)
+    plain, t_plain = ds[0]
+    flipped, t_flip = ds[(0, True)]
+    width = plain.shape[-1]
+    assert torch.allclose(flipped, plain.flip(-1), atol=1e-5)
+    assert torch.allclose(t_flip["boxes"][:, [2, 0]], width - t_plain["boxes"][:, [0, 2]], atol=1e-4)
+
+
+def test_batch_sampler_resumes_mid_stream_and_keeps_aspect_groups() -> None:
+    groups = torch.tensor([0, 1] * 9).numpy()
+    full = TrainBatchSampler(groups, 4, seed=3, hflip_prob=0.5)
+    late = TrainBatchSampler(groups, 4, seed=3, hflip_prob=0.5, start_iter=5)
+    head = [b for _, b in zip(range(12), iter(full))]
+    tail = [b for _, b in zip(range(7), iter(late))]
+    assert head[5:] == tail
+    assert all(len({groups[i] for i, _ in batch}) == 1 for batch in head)
+    assert {flip for batch in head for _, flip in batch} == {True, False}
+
+
+def test_prepared_model_gives_the_stock_models_losses(tiny_data: tuple[Path, Path]) -> None:
+    coco, root = tiny_data
+    cfg = tiny_config()
+    torch.manual_seed(0)
+    stock = build_model(cfg, stock_transform=True, fast_roi_align=False)
+    ours = build_model(cfg)
+    ours.load_state_dict(stock.state_dict())
+    ds = CocoDetection(coco / "train.json", root, cfg.input)
+    images, targets = collate([ds[i] for i in range(4)])
+    raw = [load_image(ds.image_path(i)) for i in range(4)]
+    raw_t = [{"boxes": torch.from_numpy(ds.records[i].boxes), "labels": targets[i]["labels"]} for i in range(4)]
+    torch.manual_seed(7)
+    ref = stock(raw, raw_t)
+    torch.manual_seed(7)
+    got = ours(images, targets)
+    for name in ref:
+        assert got[name].item() == pytest.approx(ref[name].item(), rel=1e-5, abs=1e-6), name
+
+
+def test_fast_roi_align_matches_torchvision_outputs_and_gradients() -> None:
+    torch.manual_seed(0)
+    feats = {str(i): torch.randn(2, 8, 40 // 2**i, 56 // 2**i) for i in range(3)}
+    boxes = []
+    for _ in range(2):
+        xy = torch.rand(40, 2) * torch.tensor([200.0, 140.0])
+        boxes.append(torch.cat([xy, xy + torch.rand(40, 2) * 120 + 1], 1))
+    shapes = [(160, 224)] * 2
+    outs, grads = [], []
+    for cls in (MultiScaleRoIAlign, FastMultiScaleRoIAlign):
+        f = {k: v.clone().requires_grad_() for k, v in feats.items()}
+        out = cls(list(feats), 7, 2)(f, boxes, shapes)
+        g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+        grads.append(torch.autograd.grad(out, list(f.values()), g))
+        outs.append(out)
+    assert torch.equal(outs[0], outs[1])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def test_resume_gives_bit_identical_weights(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    coco, root = tiny_data
+    cfg = tiny_config(channels_last=True)
+    kw = {"coco_dir": coco, "image_root": root, "progress": False, "final_eval": False}
+    straight = train(cfg, out_dir=tmp_path / "a", **kw)
+    half = train(cfg, out_dir=tmp_path / "b", stop_at=4, **kw)
+    assert (straight.status, half.status, half.iteration) == ("finished", "stopped", 4)
+    resumed = train(cfg, out_dir=tmp_path / "b", resume=True, **kw)
+    assert resumed.iteration == straight.iteration == cfg.solver.max_iter
+    a = torch.load(tmp_path / "a/checkpoints/last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b/checkpoints/last.pt", weights_only=False)
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(x["momentum_buffer"], y["momentum_buffer"])
+               for x, y in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()))
+
+    def rows(run: Path) -> list[dict]:
+        return [{k: v for k, v in json.loads(line).items() if k != "sec_per_iter"}
+                for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")  # periodic validation included, once each
+
+
+def test_loss_goes_down(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    coco, root = tiny_data
+    cfg = with_schedule(tiny_config(eval_every=0), 30)
+    train(cfg, coco_dir=coco, image_root=root, out_dir=tmp_path / "run", progress=False, final_eval=False)
+    losses = [r["loss"] for r in map(json.loads, (tmp_path / "run/metrics.jsonl").read_text().splitlines())
+              if r["kind"] == "train"]
+    assert len(losses) == 30
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+
+
+def test_run_folder_guards(tiny_data: tuple[Path, Path], trained_run: Path) -> None:
+    coco, root = tiny_data
+    with pytest.raises(RunExistsError, match="--resume"):
+        train(tiny_config(), coco_dir=coco, image_root=root, out_dir=trained_run, progress=False)
+    changed = tiny_config()
+    changed.solver.base_lr = 0.5
+    with pytest.raises(ResumeError, match="config differs"):
+        train(changed, coco_dir=coco, image_root=root, out_dir=trained_run, resume=True, progress=False)
+    with pytest.raises(ResumeError, match="does not exist"):
+        train(tiny_config(), coco_dir=coco, image_root=root, out_dir=trained_run / "none", resume=True, progress=False)
+
+
+def test_time_budget_stops_and_checkpoints(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    coco, root = tiny_data
+    result = train(tiny_config(), coco_dir=coco, image_root=root, out_dir=tmp_path / "r", max_minutes=0.0005,
+                   progress=False, final_eval=False)
+    assert result.status == "time_budget" and result.iteration < tiny_config().solver.max_iter
+    state = torch.load(tmp_path / "r/checkpoints/last.pt", weights_only=False)
+    assert state["status"] == "time_budget" and state["iteration"] == result.iteration
+    assert (tmp_path / "r/config.yaml").read_text().count("max_minutes: 0.0005") == 1
+
+
+def test_run_folder_contents(trained_run: Path) -> None:
+    for name in ("config.yaml", "metrics.jsonl", "checkpoints/last.pt", "detections_val.json", "eval_val.json",
+                 "figures/training.png"):
+        assert (trained_run / name).is_file(), name
+    cfg_text = (trained_run / "config.yaml").read_text()
+    assert "coco_dir:" in cfg_text and "image_root:" in cfg_text
+    dets = json.loads((trained_run / "detections_val.json").read_text())
+    assert dets and set(dets[0]) == {"image_id", "category_id", "bbox", "score"}
+    assert all(d["category_id"] in (1, 2, 3) and len(d["bbox"]) == 4 for d in dets)
+    ev = json.loads((trained_run / "eval_val.json").read_text())
+    assert len(ev["stats"]) == 12 and set(ev["per_class"]) == {"upper", "lower", "full"}
+    kinds = {json.loads(line)["kind"] for line in (trained_run / "metrics.jsonl").read_text().splitlines()}
+    assert kinds == {"train", "val", "final"}
+
+
+# --- evaluation and prediction ---------------------------------------------------------------------
+
+
+def test_coco_evaluate_with_pycocotools(tiny_data: tuple[Path, Path]) -> None:
+    coco, _ = tiny_data
+    gt = json.loads((coco / "val.json").read_text())
+    perfect = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+               for a in gt["annotations"]]
+    res = coco_evaluate(coco / "val.json", perfect)
+    assert res["stats"]["AP"] == pytest.approx(1.0) and res["stats"]["AP50"] == pytest.approx(1.0)
+    # All boxes here are under 32x32 pixels: COCO reports -1 (nothing to measure) for medium and large.
+    assert res["stats"]["APm"] == -1 and res["stats"]["APl"] == -1
+    shifted = [dict(d, bbox=[d["bbox"][0] + d["bbox"][2] * 0.3, *d["bbox"][1:]]) for d in perfect]
+    worse = coco_evaluate(coco / "val.json", shifted)
+    assert worse["stats"]["AP75"] < 0.5 and worse["stats"]["AP50"] == pytest.approx(1.0)
+    wrong_class = [dict(d, category_id=d["category_id"] % 3 + 1) for d in perfect]
+    assert coco_evaluate(coco / "val.json", wrong_class)["stats"]["AP"] == pytest.approx(0.0)
+    assert coco_evaluate(coco / "val.json", [])["stats"]["AP"] == 0.0
+    assert len(res["pr_curves"]["recall"]) == 101 and "AP(IoU=0.50:0.95" in res["summary"] or "Average Precision" in res["summary"]
+
+
+def test_evaluate_subset_and_load_detector(trained_run: Path) -> None:
+    res = evaluate_run(trained_run, "val", max_images=3, progress=False)
+    assert res["subset"] and res["num_images"] == 3
+    dets = json.loads((trained_run / "detections_val.json").read_text())
+    assert {d["image_id"] for d in dets} <= set(sorted({d["image_id"] for d in dets})[:3])
+    model, cfg = load_detector(trained_run, device="cpu")
+    assert not model.training and cfg.name == "tiny"
+    evaluate_run(trained_run, "val", progress=False)  # restore the full-split files for other tests
+
+
+def test_cli_train_evaluate_predict(tiny_data: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    from fashionlib.cli import main
+
+    coco, root = tiny_data
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(tiny_config().to_yaml())
+    run = tmp_path / "cli_run"
+    assert main(["train-detector", "--config", str(cfg_file), "--coco", str(coco), "--images", str(root),
+                 "--out", str(run), "--max-iter", "4"]) == 0
+    assert "finished at iteration 4" in capsys.readouterr().out
+    assert main(["train-detector", "--config", str(cfg_file), "--coco", str(coco), "--images", str(root),
+                 "--out", str(run)]) == 2  # refuses to overwrite
+    assert main(["evaluate-detector", str(run), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "Average Precision" in out and (run / "detections_test.json").is_file()
+    assert main(["predict", str(run), str(root / "img"), "--out", str(tmp_path / "pred"), "--score-thresh", "0"]) == 0
+    preds = json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    assert len(preds) == len(list((root / "img").glob("*.jpg")))
+    assert len(list((tmp_path / "pred").glob("*.png"))) == len(preds)
