@@ -98,8 +98,9 @@ class _RoIAlignSparseBackward(torch.autograd.Function):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gf = torch.sparse.mm(s.t(), g.contiguous())  # (N*H*W, C)
-        # Returned channels-last: a free view of the (N*H*W, C) product.
-        return gf.view(n, h, w, c).permute(0, 3, 1, 2), None, None, None, None
+        # Back to NCHW: a channels-last gradient would drag every convolution backward below it into the
+        # NHWC code path, which measured ~1.8x slower on this CPU.
+        return gf.view(n, h, w, c).permute(0, 3, 1, 2).contiguous(), None, None, None, None
 
 
 def roi_align_fast_backward(feat: Tensor, rois: Tensor, output_size: int, spatial_scale: float,
