@@ -11,13 +11,20 @@ iteration), with the same RoI/proposal settings:
 * ours: :mod:`fashionlib.detection` - resize/normalise once in the data pipeline,
   RoIAlign with a sparse-matrix backward (torchvision's CPU backward is a serial
   scatter loop), fused SGD, ``zero_grad(set_to_none=True)``, no per-step host sync,
-  ``inference_mode`` for inference. Channels-last (NHWC) was measured too and was
-  slower on this CPU, so the CPU loop stays NCHW (and its losses stay bit-equal).
+  ``inference_mode`` for inference, and freed memory kept in the process
+  (:mod:`fashionlib.cpumem`, as training on the CPU does; at scale 800 the default
+  allocator spends about a quarter of a step's CPU time on page faults). Channels-last
+  (NHWC) was measured too and was slower on this CPU, so the CPU loop stays NCHW
+  (and its losses stay bit-equal).
+
+Each loop runs in its own process (the allocator setting is process-wide); the
+parent interleaves their iterations, one process working while the other sleeps,
+so that load from other processes hits both alike.
 
 It prints s/iter and images/s for training and inference, the speed-up, and the
 largest difference between the two models' losses on the same batch (same
-weights, same RNG state) to show that nothing was skipped. Iterations of the two
-loops are interleaved so that load from other processes hits both alike.
+weights, same RNG state) to show that nothing was skipped, and each loop's peak
+resident memory.
 
     python benchmarks/detector_speed.py                    # study config at 800 and 320, sample config
     python benchmarks/detector_speed.py --iters 5 --scales 800
@@ -27,6 +34,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing as mp
+import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -39,6 +49,8 @@ import torch
 from PIL import Image
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
+import fashionlib
+from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, sample_config, study_config
 from fashionlib.detection.data import load_image, prepare_image, resize_boxes, resize_scale
 from fashionlib.detection.engine import LOSS_NAMES, make_optimizer
@@ -177,8 +189,7 @@ def padding_share(images: list[torch.Tensor], cfg: DetectorConfig, *, raw: bool)
 def same_batch_check(stock: Loop, ours: Loop) -> dict[str, float]:
     """Return the two models' largest loss difference and relative gradient difference on the same batch.
 
-    Same weights, same images, same RNG state: forward and backward once each (no
-    optimizer step). This doubles as the warm-up (oneDNN sets up its kernels on a first call).
+    Same weights, same images, same RNG state: forward and backward once each (no optimizer step).
     """
     losses, grads = [], []
     for loop in (stock, ours):
@@ -186,7 +197,7 @@ def same_batch_check(stock: Loop, ours: Loop) -> dict[str, float]:
         torch.manual_seed(123)
         out = loop.model(images, targets)
         sum(out.values()).backward()
-        losses.append({k: float(v) for k, v in out.items()})
+        losses.append({k: float(v.detach()) for k, v in out.items()})
         grads.append({n: p.grad.clone() for n, p in loop.model.named_parameters() if p.grad is not None})
         loop.model.zero_grad(set_to_none=True)
     scale = max(g.abs().max().item() for g in grads[0].values())
@@ -197,23 +208,85 @@ def same_batch_check(stock: Loop, ours: Loop) -> dict[str, float]:
     }
 
 
-def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, iters: int) -> list[dict]:
-    """Benchmark one config: both loops, interleaved; return table rows."""
+def peak_rss_gib() -> float:
+    """Return this process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited through exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def _worker(conn, cfg: DetectorConfig, is_study: bool, ours: bool, items: list, weights: str, threads: int) -> None:
+    """Hold one loop in its own process and run the steps the parent asks for.
+
+    A process per loop, because what our loop sets for the CPU allocator
+    (:func:`fashionlib.cpumem.keep_freed_memory`, as training does) is process-wide
+    and must not reach the stock loop.
+    """
+    torch.set_num_threads(threads)
+    if ours and cfg.train.keep_freed_memory:
+        keep_freed_memory()
+    torch.manual_seed(0)
+    model = build_model(cfg, channels_last=False) if ours else stock_model(cfg, is_study)
+    model.load_state_dict(torch.load(weights))  # same initial weights in both loops
+    loop = Loop(cfg, model, items, ours)
+    images, targets = loop.batch(0)  # warm-up: oneDNN sets up its kernels (and the heap grows) on a first call
+    sum(model(images, targets).values()).backward()
+    model.zero_grad(set_to_none=True)
+    conn.send("ready")
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "step":
+            conn.send(loop.step())
+        elif cmd == "infer":
+            conn.send(loop.infer(arg))
+        elif cmd == "stats":
+            conn.send((statistics.mean(loop.padding), peak_rss_gib()))
+        else:
+            return
+
+
+def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, iters: int, threads: int) -> list[dict]:
+    """Benchmark one config: both loops, each in its own process, iterations interleaved; return table rows."""
     torch.manual_seed(0)
     stock_net = stock_model(cfg, is_study)
     ours_net = build_model(cfg, channels_last=False)
     ours_net.load_state_dict(stock_net.state_dict())  # same initial weights, so the losses can be compared
     items = items[: BATCH * iters]  # both loops train on exactly these images, once each
-    stock, ours = Loop(cfg, stock_net, items, False), Loop(cfg, ours_net, items, True)
-    check = same_batch_check(stock, ours)
-    times: dict[str, list[float]] = {"stock": [], "ours": []}
-    for _ in range(iters):
-        for name, loop in (("stock", stock), ("ours", ours)):
-            times[name].append(loop.step())
-    infer = {"stock": [], "ours": []}
-    for k in range(iters):
-        for name, loop in (("stock", stock), ("ours", ours)):
-            infer[name].append(loop.infer(k * BATCH))
+    check = same_batch_check(Loop(cfg, stock_net, items, False), Loop(cfg, ours_net, items, True))
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = str(Path(tmp) / "init.pt")
+        torch.save(stock_net.state_dict(), weights)
+        del stock_net, ours_net
+        conns, procs = {}, []
+        for name in ("stock", "ours"):
+            conns[name], child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, cfg, is_study, name == "ours", items, weights, threads))
+            proc.start()
+            procs.append(proc)
+        for conn in conns.values():
+            assert conn.recv() == "ready"
+        times: dict[str, list] = {"stock": [], "ours": []}
+        infer: dict[str, list] = {"stock": [], "ours": []}
+        for _ in range(iters):
+            for name, conn in conns.items():  # one at a time: the other process sleeps on its pipe meanwhile
+                conn.send(("step", None))
+                times[name].append(conn.recv())
+        for k in range(iters):
+            for name, conn in conns.items():
+                conn.send(("infer", k * BATCH))
+                infer[name].append(conn.recv())
+        stats = {}
+        for name, conn in conns.items():
+            conn.send(("stats", None))
+            stats[name] = conn.recv()
+            conn.send(("quit", None))
+        for proc in procs:
+            proc.join()
     rows = []
     for name in ("stock", "ours"):
         # Means, not medians: both loops process the same images, in batches of their own making.
@@ -221,11 +294,10 @@ def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, ite
         cpu = statistics.mean(t[1] for t in times[name])
         inf_wall = statistics.mean(t[0] for t in infer[name])
         inf_cpu = statistics.mean(t[1] for t in infer[name])
-        loop = stock if name == "stock" else ours
         rows.append({"config": label, "loop": "stock torchvision" if name == "stock" else "fashionlib",
                      "train s/iter": wall, "train CPU s/iter": cpu, "train img/s": BATCH / wall,
                      "infer img/s": BATCH / inf_wall, "infer CPU s/img": inf_cpu / BATCH,
-                     "padding %": 100 * statistics.mean(loop.padding)})
+                     "padding %": 100 * stats[name][0], "peak RSS GiB": stats[name][1]})
     rows[1]["speed-up (wall)"] = rows[0]["train s/iter"] / rows[1]["train s/iter"]
     rows[1]["speed-up (CPU)"] = rows[0]["train CPU s/iter"] / rows[1]["train CPU s/iter"]
     rows[1]["infer speed-up (CPU)"] = rows[0]["infer CPU s/img"] / rows[1]["infer CPU s/img"]
@@ -243,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sample", action="store_true", help="skip the sample config")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    if fashionlib.OMP_POLICY_SET_HERE:
+        # torch was imported before fashionlib here, so this process runs OpenMP's default wait policy (a short
+        # spin, then sleep); the loop processes inherit the environment and must run the same default.
+        del os.environ["OMP_WAIT_POLICY"]
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         items = bench_images(2 * max(args.iters * 4, 8), Path(tmp))
@@ -251,10 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             cfg = study_config()
             cfg.model.weights, cfg.model.norm, cfg.model.trainable_layers = "none", "bn", 5  # random init, as stock
             cfg.input.min_size = scale
-            rows += run_config(f"study R50-FPN @{scale}", cfg, True, items, args.iters)
+            rows += run_config(f"study R50-FPN @{scale}", cfg, True, items, args.iters, args.threads)
             print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
         if not args.no_sample:
-            rows += run_config("sample (CPU stand-in)", sample_config(), False, items, args.iters * 4)
+            rows += run_config("sample (CPU stand-in)", sample_config(), False, items, args.iters * 4, args.threads)
     table = pd.DataFrame(rows)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, means over the same "
           f"images for both loops, iterations interleaved; CPU s = process CPU time (robust to other jobs on a shared "

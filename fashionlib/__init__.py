@@ -11,6 +11,7 @@ import os
 # Small shared CPUs (2-core course machines, Colab): OpenMP threads that spin-wait collapse torch's CPU speed
 # (measured 3-10x) whenever another process competes for the cores; sleeping threads do not. Read once,
 # when torch loads, so it is set here, before any stage imports torch; an explicit setting wins.
+OMP_POLICY_SET_HERE = "OMP_WAIT_POLICY" not in os.environ  # benchmarks read this to compare like with like
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from fashionlib.config import Profile, get_profile, set_seed  # noqa: E402

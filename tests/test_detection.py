@@ -239,6 +239,17 @@ def test_loss_goes_down(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
     assert last < 0.7 * first, (first, last)
 
 
+def test_end_of_training_evaluation_matches_a_later_one(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    # Training batches differ from the evaluation batch size; the final evaluation must still report what
+    # evaluate-detector (notebook 04, the CLI) reports later, or the two notebooks disagree.
+    coco, root = tiny_data
+    cfg = tiny_config(eval_every=0)
+    cfg.solver.ims_per_batch = 3
+    result = train(cfg, coco_dir=coco, image_root=root, out_dir=tmp_path / "run", progress=False)
+    later = evaluate_run(tmp_path / "run", "val", progress=False)
+    assert result.final_eval["stats"] == later["stats"]
+
+
 def test_run_folder_guards(tiny_data: tuple[Path, Path], trained_run: Path) -> None:
     coco, root = tiny_data
     with pytest.raises(RunExistsError, match="--resume"):

@@ -58,6 +58,7 @@ from fashionlib.detection.plots import (
     validation_table,
 )
 from fashionlib.detection.predict import (
+    EVAL_BATCH_SIZE,
     RunError,
     load_detector,
     load_run_config,
@@ -68,7 +69,7 @@ from fashionlib.detection.predict import (
 )
 
 __all__ = [
-    "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError", "RunExistsError",
+    "EVAL_BATCH_SIZE", "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError", "RunExistsError",
     "TrainResult", "WeightsNotFoundError", "add_commands", "box_size_counts", "build_model", "coco_evaluate",
     "config_table", "default_config", "describe", "ensure_detector", "evaluate_run", "explain_minus_one",
     "fast_version", "load_config", "load_detector", "load_eval", "load_run_config", "miss_table", "model_summary",
@@ -213,7 +214,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("run", help="run folder written by train-detector")
     p.add_argument("--split", default="val", help="train, val or test (default val)")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N images only")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=EVAL_BATCH_SIZE)
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_evaluate)
 

@@ -120,6 +120,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (checkpointed) when the next iteration would pass this budget
     time_schedule: bool = False  # with max_minutes: LR steps also happen at their share of the time budget
     channels_last: bool = True  # NHWC memory layout on CUDA (tensor cores); the CPU always uses NCHW
+    keep_freed_memory: bool = True  # CPU only: no page-fault storm per step (fashionlib.cpumem); costs memory
     fast_max_iter: int = 40  # FASHIONLIB_FAST=1: train this many iterations (the schedule shrinks with it)
     fast_eval_max_images: int = 60  # FASHIONLIB_FAST=1: evaluate on this many val images
     final_eval_max_images: int | None = None  # final evaluation on the first N val images (None: all)

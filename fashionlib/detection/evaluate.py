@@ -98,15 +98,19 @@ def evaluate_run(
     split: str = "val",
     *,
     max_images: int | None = None,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     device: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write ``detections_<split>.json`` and ``eval_<split>.json`` for a trained run; return the metrics."""
-    from fashionlib.detection.predict import load_run_config, write_detections
+    """Write ``detections_<split>.json`` and ``eval_<split>.json`` for a trained run; return the metrics.
+
+    ``batch_size`` defaults to ``predict.EVAL_BATCH_SIZE``, shared by every evaluation so that they agree.
+    """
+    from fashionlib.detection.predict import EVAL_BATCH_SIZE, load_run_config, write_detections
 
     run = Path(run_dir)
-    det_path = write_detections(run, split, max_images=max_images, batch_size=batch_size, device=device, progress=progress)
+    det_path = write_detections(run, split, max_images=max_images, batch_size=batch_size or EVAL_BATCH_SIZE,
+                                device=device, progress=progress)
     cfg = load_run_config(run)
     gt_file = Path(cfg.data.coco_dir) / f"{split}.json"
     coco_gt = _quiet_coco(gt_file)

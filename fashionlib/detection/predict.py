@@ -28,6 +28,11 @@ from fashionlib.detection.data import (
 from fashionlib.detection.model import build_model
 from fashionlib.runio import atomic_write_json
 
+# Images per inference batch. A batch is zero-padded to its largest image, and the padding shifts the
+# features near the image borders a little, so scores depend slightly on the batch size: every evaluation
+# (end of training, notebook 04, the CLI) uses this one size, so they all report the same numbers.
+EVAL_BATCH_SIZE = 4
+
 
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
@@ -108,7 +113,7 @@ def predict_dataset(
     dataset: CocoDetection,
     *,
     indices: Sequence[int] | None = None,
-    batch_size: int = 4,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str = "cpu",
     amp: bool = False,
     progress: bool = True,
@@ -144,7 +149,7 @@ def write_detections(
     split: str = "val",
     *,
     max_images: int | None = None,
-    batch_size: int = 4,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str | None = None,
     progress: bool = True,
 ) -> Path:
@@ -175,7 +180,7 @@ def predict_images(
     paths: Sequence[str | Path],
     *,
     score_thresh: float = 0.5,
-    batch_size: int = 4,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
