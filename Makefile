@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # torch/torchvision releases this course is tested with; override for your CUDA.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup sample run test unit nbval lab lint bench notebooks clean
+.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan notebooks clean
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ lint: setup
 
 bench: sample
 	$(BIN)/python benchmarks/convert_scale.py
+
+# ~10 minutes on 2 cores: our detector loop vs the stock torchvision loop (study config at 800 and 320, sample).
+bench-detector: sample
+	$(BIN)/python benchmarks/detector_speed.py
+
+bench-gan: sample
+	$(BIN)/python benchmarks/gan_speed.py
 
 clean:
 	rm -rf runs/ data/sample/ .pytest_cache
