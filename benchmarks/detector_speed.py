@@ -267,6 +267,7 @@ def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, ite
             conns[name], child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(child, cfg, is_study, name == "ours", items, weights, threads))
             proc.start()
+            child.close()  # so that a worker that dies raises EOFError here instead of hanging the parent
             procs.append(proc)
         for conn in conns.values():
             assert conn.recv() == "ready"
