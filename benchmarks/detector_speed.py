@@ -103,6 +103,23 @@ def aspect(path: Path) -> float:
         return img.width / img.height
 
 
+def read_batch(items: list, start: int, cfg: DetectorConfig, *, prepared: bool) -> tuple[list, list]:
+    """Return BATCH images and targets from ``items[start:]`` (wrapping), read from disk.
+
+    ``prepared``: resized and normalised as our data pipeline does (else raw [0, 1] images for the stock model).
+    """
+    images, targets = [], []
+    for path, boxes, labels in (items[(start + k) % len(items)] for k in range(BATCH)):
+        img = load_image(path)
+        if prepared:
+            ready = prepare_image(img, cfg.input)
+            boxes = resize_boxes(boxes, img.shape[-2:], ready.shape[-2:])
+            img = ready
+        images.append(img)
+        targets.append({"boxes": boxes.clone(), "labels": labels.clone()})
+    return images, targets
+
+
 class Loop:
     """One training loop (stock or ours) over a fixed list of image files.
 
@@ -127,17 +144,7 @@ class Loop:
 
     def batch(self, start: int, items: list | None = None) -> tuple[list, list]:
         """Return images and targets read from disk (from ``items``, default this loop's order), prepared for its model."""
-        images, targets = [], []
-        items = items or self.items
-        for path, boxes, labels in (items[(start + k) % len(items)] for k in range(BATCH)):
-            img = load_image(path)
-            if self.ours:
-                prepared = prepare_image(img, self.cfg.input)
-                boxes = resize_boxes(boxes, img.shape[-2:], prepared.shape[-2:])
-                img = prepared
-            images.append(img)
-            targets.append({"boxes": boxes.clone(), "labels": labels.clone()})
-        return images, targets
+        return read_batch(items or self.items, start, self.cfg, prepared=self.ours)
 
     def step(self) -> tuple[float, float]:
         """Run one training iteration (data included); return its (wall, CPU) time."""
@@ -356,10 +363,9 @@ def precision_rows(label: str, cfg: DetectorConfig, items: list, iters: int, dev
     The batches are prepared and moved to the device before timing (on a GPU the data
     loader's worker processes hide that work), so this measures the model, not the loader.
     """
-    prep = Loop(cfg, torch.nn.Linear(1, 1), items, True)  # only for its batch(): the same preparation as training
     batches = []
     for k in range(iters + 1):
-        images, targets = prep.batch(k * BATCH)
+        images, targets = read_batch(items, k * BATCH, cfg, prepared=True)
         batches.append(([img.to(device) for img in images], [{n: v.to(device) for n, v in t.items()} for t in targets]))
     rows = [precision_row(label, cfg, batches, device, amp) for amp in amps]
     if len(rows) == 2:

@@ -8,14 +8,14 @@ and unmaps them again: measured here as 2.9 million page faults and 7.8 s of
 system time in a 34 s (CPU time) step, about a quarter of it.
 
 :func:`keep_freed_memory` turns that off for the rest of the process: blocks come
-from the heap and stay there when freed, ready for the next step (after the first few steps: a freed
-block is reused once it has merged with its neighbours). The price is memory:
-the process keeps its peak, and fragmentation across batches of different image
-sizes adds to it (measured: 11.1 GiB resident after 8 steps at
-scale 800, against an 8.0 GiB peak with the default). On small models (the sample
-config) the gain is nil, because their blocks are small enough already.
+from the heap and stay there when freed, ready for the next step (after the first
+few steps: a freed block is reused once it has merged with its neighbours). The
+price is memory: the process keeps its peak, and fragmentation across batches of
+different image sizes adds to it (measured: 11.1 GiB resident after 8 steps at
+scale 800, against an 8.0 GiB peak with the default). On small models (the
+sample config) the gain is nil: their blocks are small enough already.
 
-Linux with glibc only; elsewhere it does nothing and says so.
+Linux with glibc only; elsewhere it changes nothing and returns False.
 """
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ from fashionlib.detection.predict import (
 )
 
 __all__ = [
-    "EVAL_BATCH_SIZE", "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError", "RunExistsError",
+    "EVAL_BATCH_SIZE", "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError",
+    "RunExistsError",
     "TrainResult", "WeightsNotFoundError", "add_commands", "box_size_counts", "build_model", "coco_evaluate",
     "config_table", "default_config", "describe", "ensure_detector", "evaluate_run", "explain_minus_one",
     "fast_version", "load_config", "load_detector", "load_eval", "load_run_config", "miss_table", "model_summary",

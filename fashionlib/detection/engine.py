@@ -307,10 +307,10 @@ def train_loop(
     train_ds = CocoDetection(coco / f"{cfg.data.train_split}.json", cfg.data.image_root, cfg.input)
     val_ds = CocoDetection(coco / f"{cfg.data.val_split}.json", cfg.data.image_root, cfg.input)
     val_idx = list(range(len(val_ds) if t.eval_max_images is None else min(t.eval_max_images, len(val_ds))))
-    # NHWC only on GPUs: on the CPU it measured slower for training here (see benchmarks/detector_speed.py).
-    model = build_model(cfg, channels_last=t.channels_last and device.startswith("cuda")).to(device)
     if t.keep_freed_memory and device == "cpu":
         keep_freed_memory()  # ~20% faster steps at the study's scale on the CPU (fashionlib/cpumem.py)
+    # NHWC only on GPUs: on the CPU it measured slower for training here (see benchmarks/detector_speed.py).
+    model = build_model(cfg, channels_last=t.channels_last and device.startswith("cuda")).to(device)
     model.train()
     optimizer = make_optimizer(model, cfg)
     scheduler = WarmupMultiStepLR(optimizer, s)
