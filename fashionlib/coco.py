@@ -47,20 +47,22 @@ _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """Return (width, height) read from a JPEG or PNG header, falling back to PIL for other formats."""
+    """Return (width, height) read from a JPEG or PNG header, falling back to PIL for anything else."""
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
         raise FileNotFoundError(f"image {path} is listed in the annotations but is not on disk") from None
     with handle:
-        head = handle.read(65536)
+        head = handle.read(24)
+        size = None
         if head[:2] == b"\xff\xd8":
-            size = _jpeg_size(head, handle)
-            if size:
-                return size
+            handle.seek(2)
+            size = _jpeg_size(handle)
         elif head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
-            return struct.unpack(">II", head[16:24])
-    from PIL import Image  # other formats, or a JPEG whose SOF we could not find
+            size = struct.unpack(">II", head[16:24])
+        if size and size[0] > 0 and size[1] > 0:
+            return size
+    from PIL import Image  # other formats, or a header we could not parse: PIL decides
 
     try:
         with Image.open(path) as img:
@@ -69,33 +71,39 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise ImageHeaderError(f"cannot read the size of {path}: {exc}") from exc
 
 
-def _jpeg_size(head: bytes, handle: Any) -> tuple[int, int] | None:
-    data, pos = head, 2
+def _jpeg_size(handle: Any) -> tuple[int, int] | None:
+    """Return (width, height) from the first frame header, walking segments by seeking; None if not found.
+
+    Segments (EXIF, ICC profiles, comments) can be up to 64 KiB each and come in any number, so the
+    reader seeks past each one instead of buffering: it never reads beyond what it has checked.
+    """
     while True:
-        if pos + 4 > len(data):
-            more = handle.read(65536)
-            if not more:
-                return None
-            data += more
-        if data[pos] != 0xFF:
+        prefix = handle.read(2)
+        if len(prefix) < 2 or prefix[0] != 0xFF:
             return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
+        marker = prefix[1]
+        while marker == 0xFF:  # fill bytes before a marker
+            byte = handle.read(1)
+            if not byte:
+                return None
+            marker = byte[0]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
             continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        length = (data[pos + 2] << 8) | data[pos + 3]
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        raw = handle.read(2)
+        if len(raw) < 2:
+            return None
+        length = struct.unpack(">H", raw)[0]
+        if length < 2:
+            return None
         if marker in _SOF:
-            while pos + 9 > len(data):
-                more = handle.read(65536)
-                if not more:
-                    return None
-                data += more
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            frame = handle.read(5)  # precision, height, width
+            if len(frame) < 5:
+                return None
+            height, width = struct.unpack(">HH", frame[1:5])
             return width, height
-        pos += 2 + length
+        handle.seek(length - 2, os.SEEK_CUR)
 
 
 def _sizes_chunk(paths: list[str]) -> list[tuple[int, int]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +140,61 @@ def test_ensure_coco_converts_once_and_again_when_the_lists_change(tiny_root: Pa
     coco.ensure_coco(profile)
     train = json.loads((out / "train.json").read_text())
     assert train["annotations"][0]["bbox"] == [21, 30, 159, 170]
+
+
+def _jpeg_with_segments_before_frame(path: Path, filler: int, big: int = 65535) -> Path:
+    """Write a valid JPEG whose frame header follows a COM segment of ``filler`` bytes and an APP15 of ``big``."""
+    buf = io.BytesIO()
+    Image.new("RGB", (91, 57), (40, 80, 120)).save(buf, format="JPEG")
+    body = buf.getvalue()[2:]  # everything after SOI
+
+    def segment(marker: int, total: int) -> bytes:  # total = bytes after the marker, length field included
+        return bytes([0xFF, marker]) + struct.pack(">H", total) + b"\x00" * (total - 2)
+
+    data = b"\xff\xd8" + segment(0xFE, filler) + segment(0xEF, big) + body
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("filler", range(65518, 65536, 2))
+def test_header_reader_handles_segments_that_cross_its_read_size(tmp_path: Path, filler: int) -> None:
+    # Segments that end right after a 64 KiB read boundary once made the reader index past its buffer.
+    path = _jpeg_with_segments_before_frame(tmp_path / "x.jpg", filler)
+    with Image.open(path) as reference:
+        assert reference.size == (91, 57)
+    assert coco.image_size(path) == (91, 57)
+
+
+@pytest.mark.parametrize("kind", ["icc70k", "exif_and_icc", "progressive_icc", "png_named_jpg"])
+def test_header_sizes_of_real_world_shapes(tmp_path: Path, kind: str) -> None:
+    img = Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 99, 3), dtype=np.uint8))
+    path = tmp_path / "x.jpg"
+    if kind == "icc70k":
+        img.save(path, icc_profile=b"x" * 70000)  # split over two APP2 segments
+    elif kind == "exif_and_icc":
+        img.save(path, exif=b"Exif\x00\x00" + b"a" * 65000, icc_profile=b"x" * 200000)
+    elif kind == "progressive_icc":
+        img.save(path, progressive=True, icc_profile=b"x" * 140000)
+    else:
+        img.save(path, format="PNG")
+    assert coco.image_size(path) == (99, 64)
+
+
+@pytest.mark.parametrize("damage", ["truncated_before_frame", "bad_length", "no_frame"])
+def test_unparsable_jpeg_headers_fall_back_to_pil_or_a_named_error(tmp_path: Path, damage: str) -> None:
+    path = _jpeg_with_segments_before_frame(tmp_path / "x.jpg", 100, big=70)
+    data = path.read_bytes()
+    if damage == "truncated_before_frame":
+        data = data[:150]
+    elif damage == "bad_length":
+        data = data[:2] + b"\xff\xfe\x00\x01" + data[2:]  # a length below 2 is not a JPEG segment
+    else:
+        data = b"\xff\xd8\xff\xd9"
+    path.write_bytes(data)
+    try:
+        size = coco.image_size(path)
+    except coco.ImageHeaderError as exc:
+        assert "x.jpg" in str(exc)
+    else:
+        with Image.open(path) as reference:
+            assert size == reference.size
