@@ -40,11 +40,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from fashionlib import configio
+from fashionlib.garments import GARMENT_TYPES, TYPE_IDS, TYPE_NAMES, category_type
 from fashionlib.runio import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 POLICIES = ("pad-context", "pad-reflect", "pad-edge", "center", "stretch")
-CLASS_NAMES = {1: "upper", 2: "lower", 3: "full"}
-CLASS_IDS = {name: cid for cid, name in CLASS_NAMES.items()}
+# Crop classes are the garment types (fashionlib.garments); these names stay for code that imports them here.
+CLASS_NAMES = TYPE_NAMES
+CLASS_IDS = TYPE_IDS
 SPLITS = ("train", "val", "test")
 CACHE_SIZES = (64, 128)
 MARKER = "crops.json"
@@ -162,17 +165,43 @@ def _load_split(coco_dir: Path, split: str) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def coco_type_ids(data: dict[str, Any], source: str | Path) -> dict[int, int]:
+    """Return {COCO category id: garment type id} read from a COCO file's own ``categories``.
+
+    Ids are never taken at face value: in a ``--classes categories`` file id 2 is "Tee" (upper), not "lower".
+    """
+    out = {}
+    for c in data.get("categories") or []:
+        garment = category_type(c)
+        if garment is None:
+            raise CropError(f"{source}: category {c.get('id')} {c.get('name')!r} is not one of "
+                            f"{', '.join(GARMENT_TYPES)} and has none as its supercategory: crops need garment "
+                            "types (fashionlib convert --classes types)")
+        out[int(c["id"])] = garment
+    if not out:
+        raise CropError(f"{source}: no categories list: not a COCO file written by fashionlib convert")
+    return out
+
+
+def _garment(types: dict[int, int], category_id: int, source: str | Path) -> int:
+    if category_id not in types:
+        raise CropError(f"{source}: category_id {category_id} is not in the file's categories ({sorted(types)})")
+    return types[category_id]
+
+
 def boxes_from_coco(coco_dir: str | Path, splits: Sequence[str] = SPLITS) -> pd.DataFrame:
-    """Return the ground-truth boxes of a COCO folder as a table (one row per box, score 1)."""
+    """Return the ground-truth boxes of a COCO folder as a table (one row per box, score 1, garment type ids)."""
     coco_dir = Path(coco_dir)
     rows = []
     for split in splits:
         data = _load_split(coco_dir, split)
+        source = coco_dir / f"{split}.json"
+        types = coco_type_ids(data, source)
         names = {im["id"]: im["file_name"] for im in data["images"]}
         for a in data["annotations"]:
             x, y, w, h = a["bbox"]
-            rows.append((split, a["image_id"], names[a["image_id"]], a["category_id"], x, y, w, h, 1.0,
-                         int(a.get("deepfashion_category", 0))))
+            rows.append((split, a["image_id"], names[a["image_id"]], _garment(types, int(a["category_id"]), source),
+                         x, y, w, h, 1.0, int(a.get("deepfashion_category", 0))))
     return pd.DataFrame(rows, columns=BOX_COLUMNS)
 
 
@@ -215,6 +244,7 @@ def boxes_from_detections(
     coco_dir = Path(coco_dir) if coco_dir is not None else _detector_coco_dir(det_dir)
     if coco_dir is None:
         raise CropError(f"cannot tell which COCO folder {det_dir} was run on: pass --coco DIR")
+    trained_on = _detector_coco_dir(det_dir)
     rows = []
     for split in splits:
         path = detections_path(det_dir, split)
@@ -222,18 +252,27 @@ def boxes_from_detections(
             raise CropError(f"{path} not found: run the detector on the {split} split first")
         dets = json.loads(path.read_text(encoding="utf-8"))
         data = _load_split(coco_dir, split)
+        coco_path = coco_dir / f"{split}.json"
+        types = coco_type_ids(data, coco_path)
+        # Detection category ids are the classes of the COCO folder the detector was trained on.
+        if trained_on is not None and Path(trained_on).resolve() != coco_dir.resolve():
+            det_types = coco_type_ids(_load_split(Path(trained_on), "val"), Path(trained_on) / "val.json")
+        else:
+            det_types = types
         names = {im["id"]: im["file_name"] for im in data["images"]}
-        truth = {a["image_id"]: (a["category_id"], int(a.get("deepfashion_category", 0))) for a in data["annotations"]}
+        truth = {a["image_id"]: (_garment(types, int(a["category_id"]), coco_path), int(a.get("deepfashion_category", 0)))
+                 for a in data["annotations"]}
         for d in dets:
             if d["score"] < score_threshold:
                 continue
             if d["image_id"] not in names:
-                raise CropError(f"{path}: image_id {d['image_id']} is not in {coco_dir / (split + '.json')}")
+                raise CropError(f"{path}: image_id {d['image_id']} is not in {coco_path}")
             x, y, w, h = d["bbox"]
+            garment = _garment(det_types, int(d["category_id"]), path)
             gt_type, gt_cat = truth.get(d["image_id"], (0, 0))
             # The image's DeepFashion category only describes a detection of the annotated garment type.
-            rows.append((split, d["image_id"], names[d["image_id"]], int(d["category_id"]), x, y, w, h,
-                         float(d["score"]), gt_cat if gt_type == d["category_id"] else 0))
+            rows.append((split, d["image_id"], names[d["image_id"]], garment, x, y, w, h,
+                         float(d["score"]), gt_cat if gt_type == garment else 0))
     return pd.DataFrame(rows, columns=BOX_COLUMNS)
 
 
@@ -251,10 +290,18 @@ class CropConfig:
     min_size: int = 32  # drop boxes whose shorter side (pixels, before the margin) is below this
     score_threshold: float = 0.5  # detector boxes only
     sizes: tuple[int, ...] = CACHE_SIZES
-    classes: tuple[str, ...] = ("upper", "lower", "full")
+    classes: tuple[str, ...] = GARMENT_TYPES
     splits: tuple[str, ...] = SPLITS
     max_per_class: int | None = None  # per split; None keeps all
     jpeg_quality: int = 95
+
+    def __post_init__(self) -> None:
+        configio.check_types(self)  # a wrong type fails here, naming the field, not deep in the crop loop
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "crop config") -> CropConfig:
+        """Return a config from JSON/YAML values (lists for tuples), every value type-checked."""
+        return configio.validate(cls, values, source=source)
 
     def check(self) -> None:
         """Raise :class:`CropError` when an option is out of range."""
@@ -440,7 +487,7 @@ def source_stamp(path: str | Path) -> dict[str, Any]:
 
 @dataclass
 class CropSet:
-    """Crops of one split at one size: uint8 images (N, S, S, 3), class ids 1..3 and the manifest rows."""
+    """Crops of one split at one size: uint8 images (N, S, S, 3), garment type ids 1..3 and the manifest rows."""
 
     images: np.ndarray
     labels: np.ndarray

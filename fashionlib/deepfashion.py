@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TYPE_NAMES = {1: "upper", 2: "lower", 3: "full"}
+from fashionlib.garments import TYPE_NAMES
+
 ATTRIBUTE_TYPE_NAMES = {1: "texture", 2: "fabric", 3: "shape", 4: "part", 5: "style"}
 # Landmarks per clothes_type (upper: collar, sleeve, hem x L/R; lower: waist, hem; full: all four pairs).
 LANDMARKS_PER_TYPE = {1: 6, 2: 4, 3: 8}

@@ -8,8 +8,12 @@ from typing import Any
 
 import numpy as np
 
-# One colour per garment type, used everywhere (upper, lower, full).
-TYPE_COLORS = {1: "#e4572e", 2: "#17bebb", 3: "#ffc914", "upper": "#e4572e", "lower": "#17bebb", "full": "#ffc914"}
+from fashionlib.garments import GARMENT_TYPES, TYPE_IDS
+
+# One colour per garment type, used everywhere, looked up by type id or name (upper, lower, full).
+_PALETTE = ("#e4572e", "#17bebb", "#ffc914")
+TYPE_COLORS: dict[int | str, str] = {
+    **{TYPE_IDS[t]: c for t, c in zip(GARMENT_TYPES, _PALETTE)}, **dict(zip(GARMENT_TYPES, _PALETTE))}
 
 
 def _plt() -> Any:

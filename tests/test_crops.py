@@ -252,3 +252,85 @@ def test_cli_crop_from_a_coco_folder(tiny_root: Path, tmp_path: Path, capsys: py
     assert set(manifest["class"]) == {"upper", "lower"} and len(manifest) == 5  # 3 upper, 2 lower
     assert not (out / "cache" / "train_128.npy").exists()
     assert main(["crop", str(tmp_path), "--images", str(tiny_root), "--out", str(out)]) == 2
+
+
+# ---------------------------------------------------------------------------
+# Garment types come from the COCO file's own categories
+# ---------------------------------------------------------------------------
+
+
+def test_categories_mode_coco_gives_the_same_garment_types(tiny_root: Path, tmp_path: Path) -> None:
+    from fashionlib.coco import convert
+
+    convert(tiny_root, tmp_path / "types", classes="types", progress=False)
+    convert(tiny_root, tmp_path / "cats", classes="categories", progress=False)
+    by_type = C.boxes_from_coco(tmp_path / "types").set_index("source_image")["category_id"]
+    by_cat = C.boxes_from_coco(tmp_path / "cats").set_index("source_image")["category_id"]
+    pd.testing.assert_series_equal(by_cat.sort_index(), by_type.sort_index())
+    # Category 2 (Tee) is an upper garment and 3 (Jeans) a lower one, whatever their ids suggest.
+    assert by_cat["img/Basic_Tee/img_00000001.jpg"] == C.CLASS_IDS["upper"]
+    assert by_cat["img/Skinny_Jeans/img_00000001.jpg"] == C.CLASS_IDS["lower"]
+    report = C.build_crops(C.boxes_from_coco(tmp_path / "cats"), tiny_root, tmp_path / "crops",
+                           C.CropConfig(sizes=(64,), min_size=10), progress=False)
+    manifest = C.read_manifest(report.out_dir).set_index("source_image")
+    assert manifest.loc["img/Basic_Tee/img_00000001.jpg", "class"] == "upper"
+    assert manifest.loc["img/Skinny_Jeans/img_00000001.jpg", "class"] == "lower"
+
+
+def test_detections_of_a_categories_detector_map_to_garment_types(tmp_path: Path) -> None:
+    coco = _write_coco(tmp_path / "coco")
+    for split in ("train", "val", "test"):
+        path = coco / f"{split}.json"
+        data = json.loads(path.read_text())
+        data["categories"] = [{"id": 1, "name": "Jeans", "supercategory": "lower"},
+                              {"id": 2, "name": "Tee", "supercategory": "upper"},
+                              {"id": 3, "name": "Dress", "supercategory": "full"}]
+        path.write_text(json.dumps(data))
+    det = tmp_path / "det"
+    det.mkdir()
+    (det / "detections_train.json").write_text(json.dumps(
+        [{"image_id": 1, "category_id": 2, "bbox": [1, 2, 30, 40], "score": 0.9}]))
+    boxes = C.boxes_from_detections(det, coco, splits=("train",))
+    assert list(boxes["category_id"]) == [C.CLASS_IDS["upper"]]
+    # Image 1 is annotated as category 2 (Tee, upper): the detection of an upper garment keeps its category.
+    assert list(boxes["deepfashion_category"]) == [7]
+    gt = C.boxes_from_coco(coco, ("train",))
+    assert list(gt["category_id"]) == [C.CLASS_IDS["upper"], C.CLASS_IDS["full"]]
+
+
+def test_coco_categories_without_garment_types_are_refused(tmp_path: Path) -> None:
+    coco = _write_coco(tmp_path / "coco")
+    data = json.loads((coco / "train.json").read_text())
+    data["categories"] = [{"id": k, "name": f"category {k}", "supercategory": "clothes"} for k in (1, 2, 3)]
+    (coco / "train.json").write_text(json.dumps(data))
+    with pytest.raises(C.CropError, match=r"train\.json: category 1 'category 1' .*--classes types"):
+        C.boxes_from_coco(coco, ("train",))
+    data["categories"] = [{"id": 1, "name": "upper"}]  # annotations use id 2 too
+    (coco / "train.json").write_text(json.dumps(data))
+    with pytest.raises(C.CropError, match=r"category_id 2 is not in the file.s categories \(\[1\]\)"):
+        C.boxes_from_coco(coco, ("train",))
+
+
+def test_one_garment_table_for_the_package() -> None:
+    from fashionlib import coco, deepfashion, garments, viz
+
+    assert garments.GARMENT_TYPES == ("upper", "lower", "full")
+    assert C.CLASS_NAMES is garments.TYPE_NAMES and C.CLASS_IDS is garments.TYPE_IDS
+    assert deepfashion.TYPE_NAMES is garments.TYPE_NAMES
+    assert C.CropConfig().classes == garments.GARMENT_TYPES
+    assert set(garments.GARMENT_TYPES) <= set(viz.TYPE_COLORS) and set(garments.TYPE_NAMES) <= set(viz.TYPE_COLORS)
+    types = coco.category_list(None, "types")  # type: ignore[arg-type]  (types mode reads no dataset)
+    assert [(c["id"], c["name"]) for c in types] == sorted(garments.TYPE_NAMES.items())
+
+
+def test_crop_config_values_are_type_checked() -> None:
+    from fashionlib.configio import ConfigError
+
+    with pytest.raises(ConfigError, match=r"CropConfig: margin: expected float, found '0\.1' \(str\)"):
+        C.CropConfig(margin="0.1")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"sizes\[0\]: expected int"):
+        C.CropConfig(sizes=(64.5,))  # type: ignore[arg-type]
+    cfg = C.CropConfig.from_dict({"sizes": [64], "classes": ["upper"], "margin": 0}, source="crops.json")
+    assert cfg.sizes == (64,) and cfg.classes == ("upper",) and cfg.margin == 0.0
+    with pytest.raises(ConfigError, match="crops.json: unknown key polcy"):
+        C.CropConfig.from_dict({"polcy": "center"}, source="crops.json")
