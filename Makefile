@@ -9,6 +9,11 @@ RUNS   := runs/$(PROFILE)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # torch/torchvision releases this course is tested with; override for your CUDA.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+# Everything run from here (tests, papermill, Jupyter, benchmarks) gets sleeping OpenMP threads: spinning ones
+# made torch 3-10x slower on a shared 2-core machine (README, "Shared CPUs"). fashionlib itself sets nothing
+# at import; `make OMP_WAIT_POLICY=ACTIVE ...` or your own setting wins.
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
 
 .PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan notebooks clean
 

@@ -12,7 +12,7 @@ iteration), with the same RoI/proposal settings:
   RoIAlign with a sparse-matrix backward (torchvision's CPU backward is a serial
   scatter loop), fused SGD, ``zero_grad(set_to_none=True)``, no per-step host sync,
   ``inference_mode`` for inference, and freed memory kept in the process
-  (:mod:`fashionlib.cpumem`, as training on the CPU does; at scale 800 the default
+  (:mod:`fashionlib.cpumem`, as ``train-detector --keep-freed-memory`` does; at scale 800 the default
   allocator spends about a quarter of a step's CPU time on page faults). Channels-last
   (NHWC) was measured too and was slower on this CPU, so the CPU loop stays NCHW
   (and its losses stay bit-equal).
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
-import os
 import resource
 import statistics
 import sys
@@ -50,7 +49,6 @@ import torch
 from PIL import Image
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-import fashionlib
 from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, sample_config, study_config
 from fashionlib.detection.data import load_image, prepare_image, resize_boxes, resize_scale
@@ -231,11 +229,11 @@ def _worker(conn, cfg: DetectorConfig, is_study: bool, ours: bool, items: list, 
     """Hold one loop in its own process and run the steps the parent asks for.
 
     A process per loop, because what our loop sets for the CPU allocator
-    (:func:`fashionlib.cpumem.keep_freed_memory`, as training does) is process-wide
-    and must not reach the stock loop.
+    (:func:`fashionlib.cpumem.keep_freed_memory`, as ``train-detector --keep-freed-memory`` does) is
+    process-wide and must not reach the stock loop.
     """
     torch.set_num_threads(threads)
-    if ours and cfg.train.keep_freed_memory:
+    if ours:
         keep_freed_memory()
     torch.manual_seed(0)
     model = build_model(cfg, channels_last=False) if ours else stock_model(cfg, is_study)
@@ -398,10 +396,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ntorch {torch.__version__}, {torch.cuda.get_device_name()}, batch {BATCH}, batches on the GPU before timing")
         print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
         return 0
-    if fashionlib.OMP_POLICY_SET_HERE:
-        # torch was imported before fashionlib here, so this process runs OpenMP's default wait policy (a short
-        # spin, then sleep); the loop processes inherit the environment and must run the same default.
-        del os.environ["OMP_WAIT_POLICY"]
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         items = bench_images(2 * max(args.iters * 4, 8), Path(tmp))

@@ -239,10 +239,12 @@ def convert(
     """Convert the benchmark at ``root`` to ``out_dir/{train,val,test}.json``; return the report."""
     if classes not in CLASS_MODES:
         raise ValueError(f"classes must be one of {', '.join(CLASS_MODES)}, got {classes!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():  # found before the slow part, not when writing
+        raise NotADirectoryError(f"output {out_dir} is a file, not a folder: give a folder for the JSON files")
     ds = dataset or load(root, attributes=False, landmarks=False)
     paths = [ds.image_root / n for n in ds.images["image_name"]]
     sizes = image_sizes(paths, workers=workers, progress=progress)
-    out_dir = Path(out_dir)
     report = ConversionReport(classes=classes, out_dir=out_dir)
     names = {c["id"]: c["name"] for c in category_list(ds, classes)}
     counts = {}

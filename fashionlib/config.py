@@ -10,7 +10,8 @@ Two profiles exist:
 The profile is ``full`` when ``DEEPFASHION_ROOT`` is set or ``data/DeepFashion/``
 holds the benchmark; ``FASHIONLIB_PROFILE`` forces one. ``FASHIONLIB_FAST=1``
 only shortens training; it never changes the data, so data-derived outputs are
-the same in every run.
+the same in every run. Every setting is checked when the profile is resolved: a
+value that is not understood (``FASHIONLIB_FAST=ture``) is an error, not a default.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from fashionlib import configio
 
 PROFILES = ("sample", "full")
 SAMPLE_IMAGES = 2000  # default size of the synthetic sample
@@ -45,9 +48,16 @@ def find_home(start: Path | None = None) -> Path:
     return Path.cwd().resolve()
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
 def fast_mode() -> bool:
     """Return True when ``FASHIONLIB_FAST=1`` asks for short training (CI, quick checks)."""
-    return os.environ.get("FASHIONLIB_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
+    value = os.environ.get("FASHIONLIB_FAST", "0")
+    if value.strip().lower() not in _TRUE | _FALSE:
+        raise ProfileError(f"environment: FASHIONLIB_FAST: expected 1 or 0 (true/false, yes/no, on/off), "
+                           f"found {value!r}")
+    return value.strip().lower() in _TRUE
 
 
 def default_device() -> str:
@@ -69,6 +79,14 @@ class Profile:
     fast: bool
     device: str
     seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        for name in ("data_root", "run_dir"):  # a str path is as good as a Path
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        configio.check_types(self, source="profile")
+        if self.name not in PROFILES:
+            raise ProfileError(f"profile: name: expected one of {', '.join(PROFILES)}, found {self.name!r}")
 
     @property
     def is_sample(self) -> bool:

@@ -15,6 +15,10 @@ different image sizes adds to it (measured: 11.1 GiB resident after 8 steps at
 scale 800, against an 8.0 GiB peak with the default). On small models (the
 sample config) the gain is nil: their blocks are small enough already.
 
+Opt-in, because it changes the whole process (a Jupyter kernel, pytest), not just
+training: ``fashionlib train-detector --keep-freed-memory`` or the config key
+``train.keep_freed_memory: true``; importing this module changes nothing.
+
 Linux with glibc only; elsewhere it changes nothing and returns False.
 """
 

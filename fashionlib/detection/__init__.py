@@ -23,6 +23,7 @@ from fashionlib.detection.config import (
     load_config,
     sample_config,
     study_config,
+    with_overrides,
     with_schedule,
 )
 from fashionlib.detection.data import CocoDetection
@@ -156,6 +157,9 @@ def _cmd_train(args: Any) -> int:
 
     profile = get_profile()
     cfg = load_config(args.config) if args.config else default_config(profile)
+    cfg = with_overrides(cfg, args.overrides)  # before the schedule flags below, as if edited in the file
+    if args.keep_freed_memory:
+        cfg.train.keep_freed_memory = True
     if args.max_iter:
         cfg = with_schedule(cfg, args.max_iter)
     if args.fast or (profile.fast and not args.config):
@@ -209,6 +213,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--stop-at", type=int, default=None, help="stop after this iteration (resumable)")
     p.add_argument("--fast", action="store_true", help="the short FASHIONLIB_FAST schedule")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="CPU: keep freed memory in the process (faster large steps, more memory; README)")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="change config values, e.g. solver.base_lr=0.01 train.num_workers=0 (type-checked)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate-detector", help="COCO evaluation of a trained detector on a split")

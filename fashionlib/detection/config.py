@@ -2,26 +2,28 @@
 
 A config file has the sections ``model``, ``rpn``, ``roi_heads``, ``input``,
 ``solver`` and ``train``; any key left out takes the default below, which is
-torchvision's default for Faster R-CNN R50-FPN. ``configs/faster_rcnn_R50_FPN_deepfashion3.yaml``
-carries the study's Detectron settings; ``configs/faster_rcnn_sample.yaml`` is the
-2-core CPU teaching stand-in. The run folder keeps the *resolved* config (every
-key, plus the COCO folder and image root used) as ``config.yaml``.
+torchvision's default for Faster R-CNN R50-FPN. The shipped configs live in the
+package (``fashionlib/configs/``, installed with it): ``faster_rcnn_R50_FPN_deepfashion3.yaml``
+carries the study's Detectron settings; ``faster_rcnn_sample.yaml`` is the 2-core
+CPU teaching stand-in. Every value is type-checked when the file is read
+(:mod:`fashionlib.configio`), and ``section.key=value`` overrides (the command
+line's) are checked the same way. The run folder keeps the *resolved* config
+(every key, plus the COCO folder and image root used) as ``config.yaml``.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from fashionlib.config import find_home
-
-
-class ConfigError(ValueError):
-    """Raised for an unknown key or an invalid value in a detector config file."""
+from fashionlib import configio
+from fashionlib.configio import ConfigError
 
 
 @dataclass
@@ -120,7 +122,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop (checkpointed) when the next iteration would pass this budget
     time_schedule: bool = False  # with max_minutes: LR steps also happen at their share of the time budget
     channels_last: bool = True  # NHWC memory layout on CUDA (tensor cores); the CPU always uses NCHW
-    keep_freed_memory: bool = True  # CPU only: no page-fault storm per step (fashionlib.cpumem); costs memory
+    keep_freed_memory: bool = False  # CPU only, opt-in: no page-fault storm per step (fashionlib.cpumem); costs memory
     fast_max_iter: int = 40  # FASHIONLIB_FAST=1: train this many iterations (the schedule shrinks with it)
     fast_eval_max_images: int = 60  # FASHIONLIB_FAST=1: evaluate on this many val images
     final_eval_max_images: int | None = None  # final evaluation on the first N val images (None: all)
@@ -174,15 +176,6 @@ class _Dumper(yaml.SafeDumper):
 
 _Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
-_SECTIONS = {
-    "model": ModelConfig,
-    "rpn": RPNConfig,
-    "roi_heads": RoIHeadsConfig,
-    "input": InputConfig,
-    "solver": SolverConfig,
-    "train": TrainConfig,
-    "data": DataConfig,
-}
 _CHOICES = {
     ("model", "weights"): ("imagenet", "coco", "none"),
     ("model", "norm"): ("auto", "frozen_bn", "bn", "gn"),
@@ -191,23 +184,9 @@ _CHOICES = {
 }
 
 
-def from_dict(raw: dict[str, Any], *, source: str = "config") -> DetectorConfig:
-    """Return a :class:`DetectorConfig` from a nested dict, rejecting unknown sections and keys."""
-    raw = dict(raw or {})
-    cfg = DetectorConfig(name=str(raw.pop("name", "faster_rcnn")), description=str(raw.pop("description", "")))
-    for section, values in raw.items():
-        if section not in _SECTIONS:
-            raise ConfigError(f"{source}: unknown section {section!r}; expected one of {', '.join(_SECTIONS)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{source}: section {section!r} must be a mapping of key: value")
-        target = getattr(cfg, section)
-        known = {f.name for f in fields(target)}
-        for key, value in values.items():
-            if key not in known:
-                raise ConfigError(
-                    f"{source}: unknown key {section}.{key}; known keys: {', '.join(sorted(known))}"
-                )
-            setattr(target, key, value)
+def from_dict(raw: Mapping[str, Any] | None, *, source: str = "config") -> DetectorConfig:
+    """Return a :class:`DetectorConfig` from a nested dict, rejecting unknown keys and values of the wrong type."""
+    cfg = configio.validate(DetectorConfig, raw, source=source)
     validate(cfg, source=source)
     return cfg
 
@@ -258,38 +237,51 @@ def norm_kind(cfg: DetectorConfig) -> str:
 
 
 def configs_dir() -> Path:
-    """Return the project's ``configs/`` folder."""
-    return find_home() / "configs"
+    """Return the folder of the shipped configs (``fashionlib/configs``, package data in an installed wheel)."""
+    return Path(str(resources.files("fashionlib") / "configs"))
+
+
+def shipped_configs() -> list[str]:
+    """Return the names of the configs shipped with the package."""
+    return sorted(p.stem for p in configs_dir().glob("*.yaml"))
 
 
 def config_path(name: str | Path) -> Path:
-    """Return the path of a config given a file path or a bare name from ``configs/``."""
+    """Return the path of a config given a file path or a shipped config's name (``configs/NAME.yaml`` works too)."""
     path = Path(name)
     if path.is_file():
         return path
-    for candidate in (configs_dir() / path, configs_dir() / f"{path}.yaml"):
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(sorted(p.stem for p in configs_dir().glob("*.yaml"))) or "none"
-    raise FileNotFoundError(f"no detector config {name!r}; give a YAML file or one of: {known}")
+    # A bare name, or the repository's former configs/NAME.yaml path: the file shipped with the package.
+    stem = path.stem if path.suffix in (".yaml", ".yml") and path.parent.name in ("", "configs") else str(path)
+    candidate = configs_dir() / f"{stem}.yaml"
+    if candidate.is_file():
+        return candidate
+    raise FileNotFoundError(f"no detector config {str(name)!r}; give a YAML file or one of: "
+                            f"{', '.join(shipped_configs()) or 'none'}")
 
 
-def load_config(name: str | Path) -> DetectorConfig:
-    """Return the config read from a YAML file (or a name in ``configs/``)."""
+def load_config(name: str | Path, overrides: Sequence[str] | Mapping[str, Any] = ()) -> DetectorConfig:
+    """Return the config read from a YAML file (or a shipped name), with ``section.key=value`` overrides applied."""
     path = config_path(name)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a detector config must be a YAML mapping")
-    return from_dict(raw, source=str(path))
+    raw = configio.load_yaml_mapping(path)
+    return with_overrides(from_dict(raw, source=str(path)), overrides)
+
+
+def with_overrides(cfg: DetectorConfig, overrides: Sequence[str] | Mapping[str, Any]) -> DetectorConfig:
+    """Return a copy of ``cfg`` with overrides (``["solver.base_lr=0.01"]`` or a nested dict), type-checked."""
+    if not overrides:
+        return cfg
+    update = configio.parse_overrides(overrides) if not isinstance(overrides, Mapping) else overrides
+    return from_dict(configio.merge(cfg.to_dict(), update), source="override")
 
 
 def sample_config() -> DetectorConfig:
-    """Return the CPU teaching config (``configs/faster_rcnn_sample.yaml``)."""
+    """Return the CPU teaching config (``fashionlib/configs/faster_rcnn_sample.yaml``)."""
     return load_config("faster_rcnn_sample")
 
 
 def study_config() -> DetectorConfig:
-    """Return the study's config (``configs/faster_rcnn_R50_FPN_deepfashion3.yaml``)."""
+    """Return the study's config (``fashionlib/configs/faster_rcnn_R50_FPN_deepfashion3.yaml``)."""
     return load_config("faster_rcnn_R50_FPN_deepfashion3")
 
 
