@@ -88,9 +88,9 @@ class MetricsLog:
                 continue
         return out
 
-    def truncate_after(self, key: str, value: float) -> None:
-        """Drop rows whose ``key`` is above ``value`` (used when resuming from a checkpoint)."""
-        kept = [r for r in self.rows() if r.get(key, -1) <= value]
+    def truncate_after(self, key: str, value: float, *, drop_kinds: tuple[str, ...] = ()) -> None:
+        """Drop rows whose ``key`` is above ``value``, and rows of ``drop_kinds`` (used when resuming)."""
+        kept = [r for r in self.rows() if r.get(key, -1) <= value and r.get("kind") not in drop_kinds]
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def frame(self) -> Any:
@@ -135,3 +135,104 @@ def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+# ---------------------------------------------------------------------------
+# Run folder checkpoints (detectron2's Checkpointer, reduced to what our trainers need)
+# ---------------------------------------------------------------------------
+
+STATUS_FILE = "status.json"
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised when a checkpoint would store NaN/inf weights; the last good checkpoint is kept."""
+
+
+def read_run_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """Return ``RUN/status.json`` (iteration, status, elapsed_s, checkpoint) without loading any weights, or None."""
+    path = Path(run_dir) / STATUS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:  # written atomically, so only a hand-edited file lands here
+        return None
+
+
+def _nonfinite_tensors(state: Any, prefix: str = "") -> list[str]:
+    """Return the names of floating tensors in a (nested) state dict that hold NaN or inf."""
+    import torch
+
+    if isinstance(state, torch.Tensor):
+        return [prefix] if state.is_floating_point() and not bool(torch.isfinite(state).all()) else []
+    if isinstance(state, dict):
+        return [n for k, v in state.items() for n in _nonfinite_tensors(v, f"{prefix}.{k}" if prefix else str(k))]
+    return []
+
+
+class Checkpointer:
+    """Save and restore a run's checkpointables by name, with a small status file beside them.
+
+    * ``checkpoints/last.pt``: ``{name: obj.state_dict() for each checkpointable}`` plus ``iteration``,
+      ``status``, ``elapsed_s`` and any ``extra`` entries (RNG state, config, ...), written atomically;
+    * ``status.json``: iteration, status, elapsed_s, so tools can decide "reuse / resume / train" without
+      loading weights (written after ``last.pt``, so it never claims more than the checkpoint holds);
+    * ``save_final``: the final weights alone (``model_final.pt``), apart from the periodic checkpoint.
+
+    A state whose guarded checkpointables (default ``model``) hold NaN/inf never replaces ``last.pt``: it
+    goes to ``checkpoints/diverged.pt`` for inspection and :class:`NonFiniteError` is raised.
+    """
+
+    def __init__(self, run_dir: str | Path, *, guard: tuple[str, ...] = ("model",), **checkpointables: Any) -> None:
+        self.run_dir = Path(run_dir)
+        self.checkpointables = checkpointables
+        self.guard = guard
+
+    @property
+    def last(self) -> Path:
+        """Return the path of the periodic (resumable) checkpoint."""
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    def has_checkpoint(self) -> bool:
+        """Return whether a resumable checkpoint exists."""
+        return self.last.is_file()
+
+    def save(self, iteration: int, *, status: str, elapsed_s: float, **extra: Any) -> Path:
+        """Write ``last.pt`` and then ``status.json``; return the checkpoint path (see the class notes on NaN)."""
+        import torch
+
+        state = {name: obj.state_dict() for name, obj in self.checkpointables.items()}
+        bad = [n for name in self.guard for n in _nonfinite_tensors(state.get(name), name)]
+        state.update(extra, iteration=iteration, status=status, elapsed_s=elapsed_s, torch=torch.__version__)
+        if bad:
+            path = atomic_torch_save(self.run_dir / "checkpoints" / "diverged.pt", state)
+            kept = read_run_status(self.run_dir)
+            where = f"iteration {kept['iteration']}" if kept else "none yet"
+            raise NonFiniteError(f"iteration {iteration}: {len(bad)} tensors hold NaN/inf (first: {bad[0]}); "
+                                 f"saved to {path.name}, the last good checkpoint ({where}) is kept")
+        atomic_torch_save(self.last, state)
+        atomic_write_json(self.run_dir / STATUS_FILE, {
+            "iteration": iteration, "status": status, "elapsed_s": round(float(elapsed_s), 3),
+            "checkpoint": "checkpoints/last.pt"}, indent=1)
+        return self.last
+
+    def read(self) -> dict[str, Any]:
+        """Return the whole content of ``last.pt`` (on the CPU) without restoring anything."""
+        import torch
+
+        return torch.load(self.last, map_location="cpu", weights_only=False)
+
+    def load(self, state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Restore every checkpointable from ``last.pt`` (or a ``state`` already read); return the other entries."""
+        state = dict(self.read() if state is None else state)
+        for name, obj in self.checkpointables.items():
+            obj.load_state_dict(state.pop(name))
+        return state
+
+    def save_final(self, name: str = "model", filename: str = "model_final.pt") -> Path:
+        """Write checkpointable ``name``'s state alone to ``RUN/<filename>`` (the weights to ship); return the path."""
+        state = self.checkpointables[name].state_dict()
+        bad = _nonfinite_tensors(state, name)
+        if bad:
+            raise NonFiniteError(f"final weights hold NaN/inf (first: {bad[0]}); {filename} not written")
+        return atomic_torch_save(self.run_dir / filename, state)

@@ -69,3 +69,28 @@ def write_tiny_deepfashion(root: Path, *, with_images: bool = True) -> Path:
 @pytest.fixture
 def tiny_root(tmp_path: Path) -> Path:
     return write_tiny_deepfashion(tmp_path / "DeepFashion")
+
+
+# --- detection: a tiny COCO dataset and one trained tiny detector, shared by the detection tests ---------
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Return (COCO folder, image root) of a tiny flat-coloured-boxes dataset (tests/detection_helpers.py)."""
+    from detection_helpers import make_coco
+
+    root = tmp_path_factory.mktemp("tinycoco")
+    return make_coco(root), root
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the run folder of a tiny detector trained to the end (final evaluation included)."""
+    from detection_helpers import tiny_config
+
+    from fashionlib.detection import train
+
+    coco, root = tiny_data
+    out = tmp_path_factory.mktemp("run") / "det"
+    train(tiny_config(), coco_dir=coco, image_root=root, out_dir=out, progress=False)
+    return out

@@ -27,14 +27,7 @@ from fashionlib.detection.config import (
     with_schedule,
 )
 from fashionlib.detection.data import CocoDetection
-from fashionlib.detection.engine import (
-    ResumeError,
-    RunExistsError,
-    TrainResult,
-    comparable,
-    read_status,
-    train,
-)
+from fashionlib.detection.engine import ResumeError, RunExistsError, TrainResult, train, train_one_iter
 from fashionlib.detection.evaluate import (
     STUDY_VAL,
     box_size_counts,
@@ -60,14 +53,13 @@ from fashionlib.detection.plots import (
 )
 from fashionlib.detection.predict import (
     EVAL_BATCH_SIZE,
-    RunError,
     load_detector,
-    load_run_config,
     predict_folder,
     predict_images,
     write_all_detections,
     write_detections,
 )
+from fashionlib.detection.runs import RunError, comparable, load_run_config, read_status
 
 __all__ = [
     "EVAL_BATCH_SIZE", "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError",
@@ -77,7 +69,7 @@ __all__ = [
     "fast_version", "load_config", "load_detector", "load_eval", "load_run_config", "miss_table", "model_summary",
     "per_class_table", "plot_misses", "plot_pr_curves", "plot_training", "predict_folder", "predict_images",
     "prediction_grid", "read_status", "sample_config", "size_table", "stats_table", "study_config", "study_table",
-    "train", "train_detector", "training_frames", "validation_table", "weights_file", "with_schedule",
+    "train", "train_detector", "train_one_iter", "training_frames", "validation_table", "weights_file", "with_schedule",
     "write_all_detections", "write_detections",
 ]
 
@@ -173,8 +165,13 @@ def _cmd_train(args: Any) -> int:
     else:
         coco, images = Path(args.coco), Path(args.images)
     out = Path(args.out) if args.out else profile.detector_dir
-    result = train(cfg, coco_dir=coco, image_root=images, out_dir=out, resume=args.resume, overwrite=args.overwrite,
-                   max_minutes=args.max_minutes, stop_at=args.stop_at, device=args.device)
+    if args.engine == "detectron2":
+        from fashionlib.detection.d2 import train as engine_train  # detectron2 is imported only here
+    else:
+        engine_train = train
+    result = engine_train(cfg, coco_dir=coco, image_root=images, out_dir=out, resume=args.resume,
+                          overwrite=args.overwrite, max_minutes=args.max_minutes, stop_at=args.stop_at,
+                          device=args.device)
     print(f"{result.status} at iteration {result.iteration} after {result.elapsed_s / 60:.1f} min; run folder {out}")
     for note in result.notes:
         print(note)
@@ -213,6 +210,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--stop-at", type=int, default=None, help="stop after this iteration (resumable)")
     p.add_argument("--fast", action="store_true", help="the short FASHIONLIB_FAST schedule")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--engine", choices=("torchvision", "detectron2"), default="torchvision",
+                   help="training engine; detectron2 needs `make detectron2` (same run folder either way)")
     p.add_argument("--keep-freed-memory", action="store_true",
                    help="CPU: keep freed memory in the process (faster large steps, more memory; README)")
     p.add_argument("overrides", nargs="*", metavar="section.key=value",

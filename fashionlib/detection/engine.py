@@ -1,20 +1,30 @@
-"""The training loop, top to bottom, in the spirit of torchvision's ``references/detection``.
+"""Training, top to bottom, in the spirit of torchvision's ``references/detection/engine.py``.
 
-One call, :func:`train`, does everything a run needs:
+* :func:`train_one_iter` is one SGD step (autocast -> finite check -> backward -> clip -> step): the
+  part a learner reads in notebook 03.
+* :func:`train` is the orchestration around it: run folder, data, model, schedule, metrics log,
+  periodic validation and checkpoints, resume, time budget, final evaluation.
 
-1. write the resolved config to ``RUN/config.yaml``;
-2. build the datasets, the model, SGD and the warm-up + step learning-rate schedule;
-3. loop over iterations: forward (losses), backward, step; every loss component of
-   every iteration goes to ``RUN/metrics.jsonl``, a tqdm bar shows the running loss;
-4. every ``train.eval_every`` iterations: validation loss and COCO AP on the val split;
-5. every ``train.checkpoint_every`` iterations and at the end: ``RUN/checkpoints/last.pt``
-   (model, optimizer, schedule, iteration, RNG state, config), written atomically;
-6. at the end: detections and COCO metrics on the whole val split.
+A run folder holds ``config.yaml``, ``metrics.jsonl``, ``status.json``, ``checkpoints/last.pt`` and, once
+training ends, ``model_final.pt`` (see :mod:`fashionlib.detection.runs`).
 
-``resume=True`` continues from ``last.pt``. On the CPU, training 2N iterations in one
-go and N + resume + N give bit-identical weights: the batch order is a pure
-function of the seed and the iteration, the RNG state is checkpointed, and
-validation runs inside ``torch.random.fork_rng`` so it never disturbs training.
+Rules a run follows:
+
+* **Resume is exact.** On the CPU, 2N iterations in one go and N + resume + N give bit-identical
+  weights: the batch order is a pure function of the seed and the iteration, the RNG state is
+  checkpointed, validation runs inside ``torch.random.fork_rng``, and metrics rows logged after the
+  checkpoint are dropped on resume.
+* **A resume may change the solver** (LR, clipping, schedule length, LR steps) and the loop's budget and
+  logistics (:data:`~fashionlib.detection.runs.RESUMABLE`); each change is written to the metrics log as
+  a ``"kind": "resume"`` row. Anything that defines the network or the data must stay as trained.
+* **A diverged run keeps its last good checkpoint**: a non-finite loss stops training before the step,
+  and NaN/inf weights are never written over ``last.pt``.
+* **The time budget counts total training time across resumes** (``elapsed_s`` is carried in the
+  checkpoint): start-up and the final evaluation are not counted, periodic validation is.
+* **A time-scaled schedule is fixed once** (``train.time_schedule``): at the end of warm-up the measured
+  speed predicts how many iterations fit the budget, the LR steps move to their share of that, and the
+  result is written to ``config.yaml`` and the metrics log. From then on the LR is a pure function of
+  the iteration, so resuming and re-running the recorded config are deterministic.
 """
 
 from __future__ import annotations
@@ -34,11 +44,20 @@ from fashionlib.config import set_seed
 from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, SolverConfig
 from fashionlib.detection.data import CocoDetection, make_eval_loader, make_train_loader
-from fashionlib.detection.model import build_model, param_groups
-from fashionlib.detection.predict import checkpoint_path, predict_dataset, torch_threads
-from fashionlib.runio import MetricsLog, atomic_torch_save, atomic_write_text, rng_state, set_rng_state
+from fashionlib.detection.model import LOSS_NAMES, build_model, param_groups
+from fashionlib.detection.predict import predict_dataset
+from fashionlib.detection.runs import (
+    FINAL_WEIGHTS,
+    RESUMABLE,
+    checkpoint_path,
+    config_changes,
+    read_status,
+    torch_threads,
+)
+from fashionlib.runio import Checkpointer, MetricsLog, atomic_write_text, rng_state, set_rng_state
 
-LOSS_NAMES = ("loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
+__all__ = ["LOSS_NAMES", "ResumeError", "RunExistsError", "TrainResult", "WarmupMultiStepLR", "fixed_steps",
+           "lr_factor", "make_optimizer", "read_status", "train", "train_one_iter", "validate"]
 
 
 class RunExistsError(RuntimeError):
@@ -47,6 +66,40 @@ class RunExistsError(RuntimeError):
 
 class ResumeError(RuntimeError):
     """Raised when ``resume`` is asked for but there is nothing compatible to resume."""
+
+
+# ---------------------------------------------------------------------------
+# The training step
+# ---------------------------------------------------------------------------
+
+
+def train_one_iter(
+    model: torch.nn.Module,
+    batch: tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    *,
+    clip_grad_norm: float | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run one SGD step on ``batch`` (images, targets); return the four losses, detached, on the device.
+
+    Raises ``FloatingPointError`` before touching the weights when the loss is not finite.
+    """
+    images, targets = batch
+    with torch.autocast(images[0].device.type, enabled=scaler.is_enabled()):  # mixed precision on a GPU
+        loss_dict = model(images, targets)  # in train mode torchvision's detectors return their losses
+    loss = sum(loss_dict.values())
+    if not torch.isfinite(loss):  # a host sync, but the forward pass (sampling, NMS) has synced already
+        raise FloatingPointError(f"loss is {loss.item()} ({ {k: v.item() for k, v in loss_dict.items()} })")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if clip_grad_norm:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
+    scaler.step(optimizer)  # with AMP, skips the step if the scaled gradients overflowed
+    scaler.update()
+    return {name: value.detach() for name, value in loss_dict.items()}
 
 
 # ---------------------------------------------------------------------------
@@ -62,44 +115,42 @@ def warmup(solver: SolverConfig, iteration: int) -> float:
     return solver.warmup_factor * (1 - alpha) + alpha
 
 
-def decay(solver: SolverConfig, progress: float) -> float:
-    """Return ``gamma`` to the power of the number of ``steps`` reached at ``progress`` (in iterations)."""
-    return solver.gamma ** sum(progress >= step for step in solver.steps)
-
-
 def lr_factor(solver: SolverConfig, iteration: int) -> float:
     """Return the LR multiplier at ``iteration``: linear warm-up, then x``gamma`` at each of ``steps``."""
-    return warmup(solver, iteration) * decay(solver, iteration)
+    return warmup(solver, iteration) * solver.gamma ** sum(iteration >= step for step in solver.steps)
 
 
 class WarmupMultiStepLR(torch.optim.lr_scheduler.LambdaLR):
-    """torch's LambdaLR with Detectron's schedule (its state, ``last_epoch``, counts iterations).
-
-    With a time budget, ``time_fraction`` (share of the budget spent) can move the
-    LR steps earlier: a step at iteration ``s`` of ``max_iter`` also happens once
-    ``s / max_iter`` of the time is gone, so a slow machine still gets the low-LR
-    phase before the budget runs out.
-    """
+    """torch's LambdaLR with Detectron's schedule; its state (``last_epoch``) counts iterations."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, solver: SolverConfig) -> None:
-        self.solver = solver
-        self.time_fraction = 0.0
-        super().__init__(optimizer, lr_lambda=self._factor)
-
-    def _factor(self, iteration: int) -> float:
-        progress = max(iteration, self.time_fraction * self.solver.max_iter)
-        return warmup(self.solver, iteration) * decay(self.solver, progress)
+        self.solver = solver  # read at every step, so a resume may change steps, gamma or max_iter
+        super().__init__(optimizer, lr_lambda=lambda it: lr_factor(self.solver, it))
 
     def state_dict(self) -> dict[str, Any]:
         """Return the schedule position (the lambda itself is rebuilt from the config)."""
-        return {"last_epoch": self.last_epoch, "base_lrs": self.base_lrs, "time_fraction": self.time_fraction}
+        return {"last_epoch": self.last_epoch, "base_lrs": self.base_lrs}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the schedule position."""
         self.last_epoch = state_dict["last_epoch"]
         self.base_lrs = state_dict["base_lrs"]
-        self.time_fraction = state_dict.get("time_fraction", 0.0)
-        self._last_lr = [base * self._factor(self.last_epoch) for base in self.base_lrs]
+        self.sync_lr()
+
+    def sync_lr(self) -> None:
+        """Set every group's LR to the schedule's value at the current iteration (after a config change)."""
+        self._last_lr = [base * lr_factor(self.solver, self.last_epoch) for base in self.base_lrs]
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+
+def fixed_steps(solver: SolverConfig, iteration: int, sec_per_iter: float, remaining_s: float) -> list[int]:
+    """Return LR steps moved to their share of the iterations predicted to fit ``remaining_s`` (unchanged if all fit)."""
+    predicted = iteration + remaining_s / sec_per_iter
+    if predicted >= solver.max_iter:
+        return list(solver.steps)
+    scale = predicted / solver.max_iter
+    return [max(iteration + 1, round(step * scale)) for step in solver.steps]
 
 
 def make_optimizer(model: torch.nn.Module, cfg: DetectorConfig) -> torch.optim.SGD:
@@ -169,48 +220,7 @@ def validate(
 
 
 # ---------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------
-
-
-def save_checkpoint(
-    run_dir: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: WarmupMultiStepLR,
-    scaler: torch.amp.GradScaler, iteration: int, cfg: DetectorConfig, status: str, elapsed: float,
-) -> Path:
-    """Write ``checkpoints/last.pt`` atomically; return its path."""
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
-        "iteration": iteration,
-        "rng": rng_state(),
-        "config": cfg.to_dict(),
-        "status": status,  # running | finished | time_budget
-        "elapsed_s": elapsed,
-        "torch": torch.__version__,
-    }
-    return atomic_torch_save(checkpoint_path(run_dir), state)
-
-
-def read_status(run_dir: str | Path) -> dict[str, Any] | None:
-    """Return ``{"status", "iteration", "elapsed_s", "config"}`` of a run's last checkpoint, or None."""
-    path = checkpoint_path(run_dir)
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return {k: state.get(k) for k in ("status", "iteration", "elapsed_s", "config")}
-
-
-def comparable(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    """Return a config dict without what may change between sessions of one run (data paths, time budget)."""
-    out = {k: v for k, v in cfg_dict.items() if k != "data"}
-    out["train"] = {k: v for k, v in out.get("train", {}).items() if k != "max_minutes"}
-    return out
-
-
-# ---------------------------------------------------------------------------
-# The loop
+# Orchestration
 # ---------------------------------------------------------------------------
 
 
@@ -229,7 +239,7 @@ class TrainResult:
     def report(self) -> str:
         """Return a short plain-text account of the run: how it ended and its final validation numbers."""
         how = "reused from an earlier training run" if self.reused else "trained now"
-        lines = [f"{self.run_dir}: {how}; {self.status} at iteration {self.iteration}, "
+        lines = [f"{self.run_dir.name}: {how}; {self.status} at iteration {self.iteration}, "
                  f"{self.elapsed_s / 60:.1f} min of training"]
         lines += self.notes
         if self.final_eval:
@@ -239,8 +249,68 @@ class TrainResult:
         return "\n".join(lines)
 
 
+class _Metrics:
+    """``metrics.jsonl`` writer: loss values stay on the device until a flush (one host sync per flush)."""
+
+    def __init__(self, run: Path, on_log: Callable[[dict[str, Any]], None] | None) -> None:
+        self.log, self.on_log, self.pending = MetricsLog(run / "metrics.jsonl"), on_log, []
+        self.last_loss = math.nan
+
+    def row(self, **row: Any) -> None:
+        self.log.append(**row)
+        if self.on_log is not None:
+            self.on_log(row)
+
+    def train(self, it: int, lr: float, losses: dict[str, torch.Tensor], sec: float) -> None:
+        self.pending.append((it, lr, torch.stack([losses[n].float() for n in LOSS_NAMES]), sec))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        values = torch.stack([p[2] for p in self.pending]).tolist()
+        for (it, lr, _, sec), vals in zip(self.pending, values):
+            self.row(kind="train", iter=it, lr=lr, loss=sum(vals), **dict(zip(LOSS_NAMES, vals)),
+                     sec_per_iter=round(sec, 4))
+        self.last_loss = sum(values[-1])
+        self.pending.clear()
+
+
+def _open_run(run: Path, *, resume: bool, overwrite: bool) -> None:
+    """Check the run folder can be resumed, or empty it for a fresh run (``overwrite``), or refuse."""
+    ckpt_file = checkpoint_path(run)
+    if resume:
+        if not ckpt_file.is_file():
+            raise ResumeError(f"--resume: {ckpt_file} does not exist; start the run without --resume")
+        return
+    if ckpt_file.is_file() or (run / "config.yaml").is_file():
+        if not overwrite:
+            raise RunExistsError(f"{run} already holds a detector run; pass --resume to continue it or pick another --out")
+        shutil.rmtree(run / "checkpoints", ignore_errors=True)
+        for old in [*run.glob("detections_*.json"), *run.glob("eval_*.json"), run / "metrics.jsonl",
+                    run / "status.json", run / FINAL_WEIGHTS]:
+            old.unlink(missing_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "metrics.jsonl").unlink(missing_ok=True)  # a crash before the first checkpoint
+
+
+def _resumed_config(cfg: DetectorConfig, stored: dict[str, Any], schedule: dict[str, Any] | None,
+                    run: Path) -> tuple[DetectorConfig, dict[str, list[Any]]]:
+    """Return the config to continue with and the resumable settings it changes; refuse other changes."""
+    new = cfg.copy()
+    if schedule and new.solver.steps == schedule["planned_steps"]:
+        new.solver.steps = list(schedule["steps"])  # keep the schedule fixed at warm-up, not the plan
+    changes = {k: v for k, v in config_changes(stored, new.to_dict()).items() if not k.startswith("data.")}
+    refused = [k for k in changes if k.split(".")[-1] not in RESUMABLE.get(k.split(".")[0], ())]
+    if refused:
+        detail = "; ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in refused)
+        raise ResumeError(f"--resume: {run / 'config.yaml'} was trained with other settings ({detail}); only "
+                          "solver.base_lr/clip_grad_norm/max_iter/steps/gamma and the train budget may change "
+                          "on resume; train into a new folder otherwise")
+    return new, changes
+
+
 def train(cfg: DetectorConfig, **kwargs: Any) -> TrainResult:
-    """Train a detector (see :func:`train_loop` for the arguments); honours ``train.num_threads``."""
+    """Train a detector (arguments: :func:`train_loop`); honours ``train.num_threads``."""
     with torch_threads(cfg.train.num_threads):
         return train_loop(cfg, **kwargs)
 
@@ -262,178 +332,157 @@ def train_loop(
 ) -> TrainResult:
     """Train a detector into ``out_dir`` and return a :class:`TrainResult`.
 
-    ``max_minutes`` stops early (checkpointed, status ``time_budget``) when the next
-    iteration would pass the budget; ``stop_at`` stops after that iteration (status
-    ``stopped``, resumable). ``on_log`` receives every metrics row as it is written.
+    ``max_minutes`` stops early (checkpointed, status ``time_budget``) when the next iteration would
+    pass the budget; ``stop_at`` stops after that iteration (status ``stopped``, resumable).
+    ``on_log`` receives every metrics row as it is written.
     """
-    run = Path(out_dir)
-    if max_minutes is not None:
-        cfg = cfg.copy()
-        cfg.train.max_minutes = max_minutes
-    max_minutes = cfg.train.max_minutes
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    run, device = Path(out_dir), device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = cfg.copy()
-    cfg.data.coco_dir = str(Path(coco_dir).resolve())
-    cfg.data.image_root = str(Path(image_root).resolve())
-    ckpt_file = checkpoint_path(run)
-    metrics = MetricsLog(run / "metrics.jsonl")
+    if max_minutes is not None:
+        cfg.train.max_minutes = max_minutes
+    cfg.data.coco_dir, cfg.data.image_root = str(Path(coco_dir).resolve()), str(Path(image_root).resolve())
+    _open_run(run, resume=resume, overwrite=overwrite)
+    state, changes = None, {}
+    if resume:  # settle the config first: the network is built from it
+        state = Checkpointer(run).read()
+        cfg, changes = _resumed_config(cfg, state["config"], state.get("schedule"), run)
 
-    # 1. The run folder: fresh, resumed or refused.
-    state = None
-    if resume:
-        if not ckpt_file.is_file():
-            raise ResumeError(f"--resume: {ckpt_file} does not exist; start the run without --resume")
-        state = torch.load(ckpt_file, map_location="cpu", weights_only=False)
-        if comparable(state["config"]) != comparable(cfg.to_dict()):
-            raise ResumeError(
-                f"--resume: the config differs from the one {run} was trained with (see {run / 'config.yaml'}); "
-                "resume with the same config or train into a new folder"
-            )
-    elif ckpt_file.is_file() or (run / "config.yaml").is_file():
-        if not overwrite:
-            raise RunExistsError(f"{run} already holds a detector run; pass --resume to continue it or pick another --out")
-        shutil.rmtree(run / "checkpoints", ignore_errors=True)
-        for old in [*run.glob("detections_*.json"), *run.glob("eval_*.json"), run / "metrics.jsonl"]:
-            old.unlink(missing_ok=True)
-    run.mkdir(parents=True, exist_ok=True)
-    if state is None:
-        (run / "metrics.jsonl").unlink(missing_ok=True)  # a crash before the first checkpoint
-    atomic_write_text(run / "config.yaml", cfg.to_yaml())
-
-    # 2. Data, model, optimiser, schedule.
+    # 1. Data, model, optimiser, schedule, checkpointer.
     set_seed(cfg.train.seed)
-    s, t = cfg.solver, cfg.train
     coco = Path(cfg.data.coco_dir)
     train_ds = CocoDetection(coco / f"{cfg.data.train_split}.json", cfg.data.image_root, cfg.input)
     val_ds = CocoDetection(coco / f"{cfg.data.val_split}.json", cfg.data.image_root, cfg.input)
-    val_idx = list(range(len(val_ds) if t.eval_max_images is None else min(t.eval_max_images, len(val_ds))))
-    if t.keep_freed_memory and device == "cpu":
+    n_val = cfg.train.eval_max_images
+    val_idx = list(range(len(val_ds) if n_val is None else min(n_val, len(val_ds))))
+    if cfg.train.keep_freed_memory and device == "cpu":
         keep_freed_memory()  # ~20% faster steps at the study's scale on the CPU (fashionlib/cpumem.py)
     # NHWC only on GPUs: on the CPU it measured slower for training here (see benchmarks/detector_speed.py).
-    model = build_model(cfg, channels_last=t.channels_last and device.startswith("cuda")).to(device)
+    model = build_model(cfg, channels_last=cfg.train.channels_last and device.startswith("cuda")).to(device)
     model.train()
     optimizer = make_optimizer(model, cfg)
-    scheduler = WarmupMultiStepLR(optimizer, s)
-    amp = t.amp and device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    start_iter, elapsed_before = 0, 0.0
+    scheduler = WarmupMultiStepLR(optimizer, cfg.solver)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp and device.startswith("cuda"))
+    ckpt = Checkpointer(run, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
+    metrics = _Metrics(run, on_log)
+
+    # 2. Resume: restore every state, drop metrics logged after the checkpoint, record changed settings.
+    start_iter, elapsed_before, schedule = 0, 0.0, None
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        start_iter, elapsed_before = int(state["iteration"]), float(state.get("elapsed_s", 0.0))
-        set_rng_state(state["rng"])
-        metrics.truncate_after("iter", start_iter)
+        extra = ckpt.load(state)
         del state
+        start_iter, elapsed_before, schedule = int(extra["iteration"]), float(extra["elapsed_s"]), extra.get("schedule")
+        set_rng_state(extra["rng"])
+        metrics.log.truncate_after("iter", start_iter, drop_kinds=("final",))
+        if changes:
+            scheduler.base_lrs = [b * cfg.solver.base_lr / extra["config"]["solver"]["base_lr"] for b in scheduler.base_lrs]
+            scheduler.sync_lr()
+            metrics.row(kind="resume", iter=start_iter, changes=changes)
+    atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
+    s, t = cfg.solver, cfg.train
     end_iter = s.max_iter if stop_at is None else min(stop_at, s.max_iter)
-    loader = make_train_loader(
-        train_ds, s.ims_per_batch, seed=t.seed, start_iter=start_iter,
-        num_workers=t.num_workers if device.startswith("cuda") else 0,  # on a small CPU, workers steal compute
-    )
-    params = [p for g in optimizer.param_groups for p in g["params"]]
+    if start_iter < end_iter:
+        (run / FINAL_WEIGHTS).unlink(missing_ok=True)  # superseded by what this session trains
+    loader = make_train_loader(train_ds, s.ims_per_batch, seed=t.seed, start_iter=start_iter,
+                               num_workers=t.num_workers if device.startswith("cuda") else 0)  # CPU: no workers
 
-    def log(row: dict[str, Any]) -> None:
-        metrics.append(**row)
-        if on_log is not None:
-            on_log(row)
-
-    def checkpoint(status: str) -> None:
-        save_checkpoint(run, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                        iteration=it, cfg=cfg, status=status, elapsed=elapsed_before + time.perf_counter() - t0)
-
-    # 3. The loop. Loss values stay on the device and are read every log_every iterations
-    #    (reading each one would force a host sync per step on a GPU).
-    pending: list[tuple[int, float, torch.Tensor, float]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        values = torch.stack([p[2] for p in pending]).tolist()
-        for (i, lr, _, sec), vals in zip(pending, values):
-            row = {"kind": "train", "iter": i, "lr": lr, "loss": sum(vals), **dict(zip(LOSS_NAMES, vals)),
-                   "sec_per_iter": round(sec, 4)}
-            if not math.isfinite(row["loss"]):
-                checkpoint("diverged")
-                raise FloatingPointError(
-                    f"loss became {row['loss']} at iteration {i}; lower solver.base_lr or set solver.clip_grad_norm"
-                )
-            log(row)
-        bar.set_postfix(loss=f"{sum(values[-1]):.3f}", lr=f"{pending[-1][1]:.2g}")
-        pending.clear()
-
-    it = start_iter
-    status = "finished"
+    # 3. The loop.
     t0 = time.perf_counter()
-    last_step = 0.0
+
+    def elapsed() -> float:  # total training time across sessions: the time budget counts this
+        return elapsed_before + time.perf_counter() - t0
+
+    def save(status: str) -> float:
+        metrics.flush()  # rows up to the checkpoint are on disk before it, so a kill loses none
+        spent = elapsed()
+        ckpt.save(it, status=status, elapsed_s=spent, rng=rng_state(), config=cfg.to_dict(), schedule=schedule)
+        return spent
+
+    it, status, step_times = start_iter, "finished", []
+    budget_s = None if t.max_minutes is None else t.max_minutes * 60
     bar = tqdm(total=s.max_iter, initial=start_iter, desc="train", disable=not progress, dynamic_ncols=True)
     try:
         batches = iter(loader)
         while it < end_iter:
-            if max_minutes is not None:
-                spent = elapsed_before + time.perf_counter() - t0
-                if spent + last_step > max_minutes * 60:
-                    status = "time_budget"
-                    break
-            step_start = time.perf_counter()
-            images, targets = _to_device(*next(batches), device)
-            with torch.autocast("cuda", enabled=amp):
-                loss_dict = model(images, targets)
-            loss = sum(loss_dict[name] for name in LOSS_NAMES)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if s.clip_grad_norm:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, s.clip_grad_norm)
-            lr = optimizer.param_groups[0]["lr"]
-            scaler.step(optimizer)
-            scaler.update()
-            if max_minutes is not None and t.time_schedule:
-                scheduler.time_fraction = (elapsed_before + time.perf_counter() - t0) / (max_minutes * 60)
+            if budget_s is not None and elapsed() + (step_times[-1] if step_times else 0.0) > budget_s:
+                status = "time_budget"
+                break
+            tic, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            try:
+                losses = train_one_iter(model, _to_device(*next(batches), device), optimizer, scaler,
+                                        clip_grad_norm=s.clip_grad_norm)
+            except FloatingPointError as err:
+                metrics.flush()
+                kept = read_status(run)
+                raise FloatingPointError(
+                    f"training diverged at iteration {it + 1}: {err}. The last good checkpoint (iteration "
+                    f"{kept['iteration'] if kept else 'none'}) is kept: continue with --resume and a lower "
+                    "solver.base_lr, or set solver.clip_grad_norm") from None
             scheduler.step()
             it += 1
-            last_step = time.perf_counter() - step_start
-            pending.append((it, lr, torch.stack([loss_dict[n].detach().float() for n in LOSS_NAMES]), last_step))
+            step_times.append(time.perf_counter() - tic)
+            metrics.train(it, lr, losses, step_times[-1])
             bar.update(1)
-            periodic_eval = t.eval_every and it % t.eval_every == 0 and it < s.max_iter
-            if it % t.log_every == 0 or periodic_eval or it == end_iter:
-                flush()
-            if periodic_eval:
+            if t.time_schedule and budget_s is not None and schedule is None and it >= max(s.warmup_iters, 2) \
+                    and len(step_times) >= 2:
+                schedule = _fix_schedule(cfg, it, step_times, budget_s - elapsed(), run, metrics)
+            if t.eval_every and it % t.eval_every == 0 and it < s.max_iter:
+                metrics.flush()
                 row = validate(model, val_ds, val_idx, cfg, device)
-                log({"kind": "val", "iter": it, **row})
+                metrics.row(kind="val", iter=it, **row)
                 bar.write(f"iter {it}: val loss {row['val_loss']:.3f}  AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}"
                           f"  ({len(val_idx)} val images)")
+            elif it % t.log_every == 0:
+                metrics.flush()
+                bar.set_postfix(loss=f"{metrics.last_loss:.3f}", lr=f"{lr:.2g}")
             if it % t.checkpoint_every == 0 and it < end_iter:
-                checkpoint("running")
+                save("running")
     finally:
         bar.close()
-    flush()
     if status == "finished" and it < s.max_iter:
         status = "stopped"
-    checkpoint(status)
-    elapsed = elapsed_before + time.perf_counter() - t0
-    result = TrainResult(run, it, status, elapsed)
+    result = TrainResult(run, it, status, save(status))
     if status == "time_budget":
-        result.notes.append(f"stopped by the {max_minutes}-minute budget at iteration {it} of {s.max_iter}")
-
-    # 4. Final evaluation on the whole val split, and the loss curves.
-    if final_eval and status != "stopped":
-        from fashionlib.detection.evaluate import evaluate_run
-
-        result.final_eval = evaluate_run(run, cfg.data.val_split, device=device,
-                                         max_images=t.final_eval_max_images, progress=progress)
-        log({"kind": "final", "iter": it, "elapsed_s": round(elapsed, 1),
-             **{k: result.final_eval["stats"][k] for k in ("AP", "AP50", "AP75")}})
-        try:
-            from fashionlib.detection.plots import plot_training
-            from fashionlib.viz import save_figure
-
-            fig = plot_training(run)
-            save_figure(fig, run / "figures" / "training.png")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-        except ImportError:  # matplotlib is a dependency; this only guards odd installs
-            pass
+        result.notes.append(f"stopped by the {t.max_minutes}-minute budget at iteration {it} of {s.max_iter}")
+    if status != "stopped":
+        ckpt.save_final("model", FINAL_WEIGHTS)
+        if final_eval:
+            _final_evaluation(run, cfg, result, device, progress, metrics)
     return result
 
+
+def _fix_schedule(cfg: DetectorConfig, it: int, step_times: list[float], remaining_s: float, run: Path,
+                  metrics: _Metrics) -> dict[str, Any]:
+    """Fix the LR steps of a time-scaled schedule from the speed measured so far; record it; return the record."""
+    sec = sum(step_times[1:]) / len(step_times[1:])  # the first step pays one-off allocations
+    schedule = {"fixed_at": it, "sec_per_iter": round(sec, 4), "planned_steps": list(cfg.solver.steps),
+                "steps": fixed_steps(cfg.solver, it, sec, remaining_s)}
+    cfg.solver.steps = list(schedule["steps"])  # the scheduler reads this same object
+    metrics.row(kind="schedule", iter=it, **{k: v for k, v in schedule.items() if k != "fixed_at"})
+    atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
+    return schedule
+
+
+def _schedule_note(schedule: dict[str, Any] | None) -> str:
+    """Return the config.yaml comment that says where the LR steps of a time-scaled schedule came from."""
+    if not schedule:
+        return ""
+    return (f"# solver.steps fixed at iteration {schedule['fixed_at']} from {schedule['sec_per_iter']} s/iter "
+            f"measured in warm-up (planned: {schedule['planned_steps']})\n")
+
+
+def _final_evaluation(run: Path, cfg: DetectorConfig, result: TrainResult, device: str, progress: bool,
+                      metrics: _Metrics) -> None:
+    """Evaluate on the whole val split (or ``final_eval_max_images``), log it, draw the training figure."""
+    import matplotlib.pyplot as plt
+
+    from fashionlib.detection.evaluate import evaluate_run
+    from fashionlib.detection.plots import plot_training
+    from fashionlib.viz import save_figure
+
+    result.final_eval = evaluate_run(run, cfg.data.val_split, device=device,
+                                     max_images=cfg.train.final_eval_max_images, progress=progress)
+    metrics.row(kind="final", iter=result.iteration, elapsed_s=round(result.elapsed_s, 1),
+                **{k: result.final_eval["stats"][k] for k in ("AP", "AP50", "AP75")})
+    fig = plot_training(run)
+    save_figure(fig, run / "figures" / "training.png")
+    plt.close(fig)

@@ -47,7 +47,8 @@ def coco_evaluate(
     coco_gt = _quiet_coco(gt)
     ids = sorted(coco_gt.getImgIds()) if image_ids is None else sorted(int(i) for i in image_ids)
     cats = coco_gt.loadCats(sorted(coco_gt.getCatIds()))
-    dets = [d for d in detections if d["image_id"] in set(ids)]
+    wanted = set(ids)  # built once: a set per detection made this quadratic (minutes at 40k images)
+    dets = [d for d in detections if d["image_id"] in wanted]
     result: dict[str, Any] = {"num_images": len(ids), "num_detections": len(dets)}
     if not dets:  # loadRes cannot take an empty list; no detection means zero precision everywhere
         result["stats"] = {name: 0.0 for name in STAT_NAMES}
@@ -106,7 +107,8 @@ def evaluate_run(
 
     ``batch_size`` defaults to ``predict.EVAL_BATCH_SIZE``, shared by every evaluation so that they agree.
     """
-    from fashionlib.detection.predict import EVAL_BATCH_SIZE, load_run_config, write_detections
+    from fashionlib.detection.predict import EVAL_BATCH_SIZE, write_detections
+    from fashionlib.detection.runs import load_run_config
 
     run = Path(run_dir)
     det_path = write_detections(run, split, max_images=max_images, batch_size=batch_size or EVAL_BATCH_SIZE,

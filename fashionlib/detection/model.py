@@ -43,6 +43,9 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from fashionlib.detection.config import DetectorConfig, norm_kind
 from fashionlib.detection.roi_align import FastMultiScaleRoIAlign
 
+# The four losses torchvision's Faster R-CNN returns in training mode, in the order it returns them.
+LOSS_NAMES = ("loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
+
 
 class WeightsNotFoundError(FileNotFoundError):
     """Raised when pretrained weights were asked for but the file is not on this machine."""

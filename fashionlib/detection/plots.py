@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from torchvision.ops import box_iou
 
-from fashionlib.detection.engine import LOSS_NAMES
-from fashionlib.detection.predict import load_run_config
+from fashionlib.detection.model import LOSS_NAMES
+from fashionlib.detection.runs import load_run_config
 from fashionlib.runio import MetricsLog
 
 

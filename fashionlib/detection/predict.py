@@ -6,17 +6,16 @@ pixels: ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
-from fashionlib.detection.config import DetectorConfig, from_dict, norm_kind
+from fashionlib.detection.config import DetectorConfig, norm_kind
 from fashionlib.detection.data import (
     CocoDetection,
     load_image,
@@ -26,41 +25,13 @@ from fashionlib.detection.data import (
     xyxy_to_xywh,
 )
 from fashionlib.detection.model import build_model
+from fashionlib.detection.runs import FINAL_WEIGHTS, RunError, checkpoint_path, load_run_config, torch_threads
 from fashionlib.runio import atomic_write_json
 
 # Images per inference batch. A batch is zero-padded to its largest image, and the padding shifts the
 # features near the image borders a little, so scores depend slightly on the batch size: every evaluation
 # (end of training, notebook 04, the CLI) uses this one size, so they all report the same numbers.
 EVAL_BATCH_SIZE = 4
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads (None: leave torch's setting), then restore the old count."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-class RunError(FileNotFoundError):
-    """Raised when a run folder lacks what an operation needs (config.yaml, a checkpoint)."""
-
-
-def load_run_config(run_dir: str | Path) -> DetectorConfig:
-    """Return the resolved config stored in a run folder's ``config.yaml``."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise RunError(f"{run_dir} is not a detector run folder (no config.yaml); train one with `fashionlib train-detector`")
-    return from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
-
-
-def checkpoint_path(run_dir: str | Path, name: str = "last") -> Path:
-    """Return the path of checkpoint ``name`` (``last`` by default) in a run folder."""
-    return Path(run_dir) / "checkpoints" / f"{name}.pt"
 
 
 def model_for_checkpoint(cfg: DetectorConfig, *, channels_last: bool = False) -> torch.nn.Module:
@@ -79,17 +50,21 @@ def model_for_checkpoint(cfg: DetectorConfig, *, channels_last: bool = False) ->
 
 
 def load_detector(
-    run_dir: str | Path, *, checkpoint: str = "last", device: str | None = None
+    run_dir: str | Path, *, checkpoint: str | None = None, device: str | None = None
 ) -> tuple[torch.nn.Module, DetectorConfig]:
-    """Return ``(model in eval mode, config)`` of a trained run."""
+    """Return ``(model in eval mode, config)`` of a run: its final weights, else its last checkpoint.
+
+    ``checkpoint`` names a file in ``RUN/checkpoints/`` (e.g. ``"last"``) to load that one instead.
+    """
     cfg = load_run_config(run_dir)
-    path = checkpoint_path(run_dir, checkpoint)
+    final = Path(run_dir) / FINAL_WEIGHTS
+    path = final if checkpoint is None and final.is_file() else checkpoint_path(run_dir, checkpoint or "last")
     if not path.is_file():
         raise RunError(f"{path} not found; the run in {run_dir} has not written a checkpoint yet")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = model_for_checkpoint(cfg, channels_last=cfg.train.channels_last and device.startswith("cuda"))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state if path == final else state["model"])
     return model.to(device).eval(), cfg
 
 
@@ -214,8 +189,6 @@ def _class_names(cfg: DetectorConfig) -> dict[int, str]:
     """Return label -> class name, read from the run's COCO train file (fallback: the study's 3 types)."""
     try:
         ds_file = Path(cfg.data.coco_dir or "") / f"{cfg.data.train_split}.json"
-        import json
-
         cats = json.loads(ds_file.read_text(encoding="utf-8"))["categories"]
         return {i + 1: c["name"] for i, c in enumerate(sorted(cats, key=lambda c: c["id"]))}
     except (OSError, KeyError, ValueError):
