@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashionlib.deepfashion import SPLITS, TYPE_NAMES, DeepFashion, find_files, load
+from fashionlib.deepfashion import SPLITS, DeepFashion, find_files, load
+from fashionlib.garments import TYPE_NAMES
 from fashionlib.runio import atomic_write_json, atomic_write_text
 
 CLASS_MODES = ("types", "categories")
