@@ -15,7 +15,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan notebooks clean
+.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan notebooks clean detectron2
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,30 @@ bench-detector: sample
 
 bench-gan: sample
 	$(BIN)/python benchmarks/gan_speed.py
+
+# Optional second detector engine (fashionlib train-detector --engine detectron2). detectron2 is not on
+# PyPI, so DETECTRON2 names what to install: a wheel, a source tarball or a pip URL. Default: the vendored
+# wheel when it fits this .venv (its Python tag and torch version), else the vendored source, else
+# upstream's git (compiles its C++/CUDA ops against the installed torch: hence --no-build-isolation).
+# setuptools<81: detectron2.model_zoo imports pkg_resources, which setuptools 81 removed.
+VENDOR     ?= ../shared/vendor
+DETECTRON2 ?=
+D2_GIT     := git+https://github.com/facebookresearch/detectron2.git
+D2_WHEEL_TORCH := 2.14.1# the torch whose C++ ABI the vendored wheel is built against (vendor README)
+
+detectron2: setup
+	$(BIN)/python -m pip install "setuptools<81"
+	@spec="$(DETECTRON2)"; \
+	if [ -z "$$spec" ]; then \
+	  whl=$$(ls $(VENDOR)/detectron2-*-$$($(BIN)/python -c 'import sys; print("cp%d%d" % sys.version_info[:2])')-*.whl 2>/dev/null | head -n1); \
+	  tgz=$$(ls $(VENDOR)/detectron2-*.tar.gz 2>/dev/null | head -n1); \
+	  torch=$$($(BIN)/python -c 'import torch; print(torch.__version__.split("+")[0])'); \
+	  if [ -n "$$whl" ] && [ "$$torch" = "$(D2_WHEEL_TORCH)" ]; then spec=$$whl; \
+	  elif [ -n "$$tgz" ]; then spec=$$tgz; else spec="$(D2_GIT)"; fi; \
+	fi; \
+	echo "installing detectron2 from $$spec"; \
+	$(BIN)/python -m pip install --no-build-isolation "$$spec" "setuptools<81"
+	$(BIN)/python -c "import detectron2, detectron2._C; print('detectron2', detectron2.__version__, 'ready')"
 
 clean:
 	rm -rf runs/ data/sample/ .pytest_cache
