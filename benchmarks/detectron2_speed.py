@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[800, 320])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--config", default="faster_rcnn_R50_FPN_deepfashion3",
-                        help="detector config (default: the study's; its ImageNet weights must be in the hub cache)")
+                        help="detector config (default: the study's)")
     args = parser.parse_args()
 
     from fashionlib.detection.d2 import require_detectron2
@@ -38,6 +38,7 @@ def main() -> None:
     from fashionlib.coco import ensure_coco
     from fashionlib.config import get_profile, set_seed
     from fashionlib.detection import load_config
+    from fashionlib.detection.config import norm_kind
     from fashionlib.detection.d2.config import to_d2_config
     from fashionlib.detection.d2.data import Mapper, register_datasets
     from fashionlib.detection.d2.modeling import to_torchvision_state
@@ -54,6 +55,8 @@ def main() -> None:
     print(f"{'scale':>5}  {'engine':<12} {'train s/iter':>12} {'infer s/img':>12}")
     for scale in args.scales:
         cfg = load_config(args.config)
+        cfg.model.norm = norm_kind(cfg)  # keep the study's frozen BN...
+        cfg.model.weights = "none"  # ...but no weights file: both engines get the same random weights below
         cfg.input.min_size, cfg.input.max_size = scale, round(scale * 1333 / 800)
         set_seed(0)
         d2cfg = to_d2_config(cfg, "cpu")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -210,3 +211,31 @@ def test_evaluate_detector_on_a_detectron2_run_agrees(d2_run):
     # the only difference: torchvision rounds its base anchors to whole pixels, detectron2 does not
     assert tv["stats"]["AP"] == pytest.approx(d2_stats["AP"], abs=0.05)
     assert tv["stats"]["AP50"] == pytest.approx(d2_stats["AP50"], abs=0.05)
+
+
+def test_fast_roi_align_keeps_detectron2_pooler_outputs_and_gradients(detectron2):
+    import torch
+    from detectron2.modeling import build_model
+    from detectron2.structures import Boxes
+
+    from fashionlib.detection.d2.modeling import FastROIAlign, use_fast_roi_align
+
+    torch.manual_seed(0)
+    pooler = build_model(d2.to_d2_config(sample_config())).roi_heads.box_pooler
+    feats = [torch.randn(2, 64, 32 // 2**i, 48 // 2**i, requires_grad=True) for i in range(3)]
+    boxes = [Boxes(torch.tensor([[10.0, 20, 100, 200], [0, 0, 50, 30]])), Boxes(torch.tensor([[5.0, 5, 250, 120]]))]
+
+    def run():
+        for f in feats:
+            f.grad = None
+        out = pooler(feats, boxes)
+        (out * torch.arange(out.numel()).view_as(out).sin()).sum().backward()
+        return out.detach(), [f.grad.clone() for f in feats]
+
+    before, grads_before = run()
+    model = SimpleNamespace(roi_heads=SimpleNamespace(box_pooler=pooler))  # all use_fast_roi_align looks at
+    assert use_fast_roi_align(model) == 3
+    assert all(isinstance(p, FastROIAlign) for p in pooler.level_poolers)
+    after, grads_after = run()
+    assert torch.equal(before, after)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads_before, grads_after))

@@ -36,7 +36,7 @@ from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, SolverConfig
 from fashionlib.detection.d2.config import to_d2_config
 from fashionlib.detection.d2.data import Mapper, dataset_id_of, eval_batches, register_datasets
-from fashionlib.detection.d2.modeling import to_torchvision_state
+from fashionlib.detection.d2.modeling import to_torchvision_state, use_fast_roi_align
 from fashionlib.detection.d2.translate import d2_yaml
 from fashionlib.detection.engine import (
     ResumeError,
@@ -267,6 +267,13 @@ class Trainer(DefaultTrainer):
         self.cat_ids = dataset_id_of(cfg.DATASETS.TEST[0])
 
     # -- builders (classmethods in detectron2, so that subclasses can swap one part) --
+    @classmethod
+    def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
+        """Return detectron2's model with the fast-backward RoIAlign the torchvision engine uses on the CPU."""
+        model = super().build_model(cfg)
+        use_fast_roi_align(model)
+        return model
+
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         """Return detectron2's SGD param groups; 'full_model' clipping is one norm over every gradient."""
