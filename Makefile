@@ -15,7 +15,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan notebooks clean detectron2
+.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill notebooks clean detectron2
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,14 @@ bench-detector: sample
 
 bench-gan: sample
 	$(BIN)/python benchmarks/gan_speed.py
+
+# ~5 minutes, ~8 GB RAM: COCO evaluation of 40,000 images x 100 detections vs pycocotools' own evaluate+accumulate.
+bench-eval: setup
+	$(BIN)/python benchmarks/eval_speed.py
+
+# ~2 minutes: SIGKILL each trainer at 5 random moments after its first checkpoint, resume, compare bit for bit.
+bench-kill: sample
+	$(BIN)/python benchmarks/kill_resume.py
 
 # Optional second detector engine (fashionlib train-detector --engine detectron2). detectron2 is not on
 # PyPI, so DETECTRON2 names what to install: a wheel, a source tarball or a pip URL. Default: the vendored

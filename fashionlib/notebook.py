@@ -1,8 +1,20 @@
-"""One call at the top of every notebook that makes any environment ready."""
+"""One call at the top of every notebook that makes any environment ready, and helpers for the page.
+
+The first cell of every notebook is (fastbook's ``setup_book`` idea)::
+
+    import importlib.util, subprocess, sys
+    if importlib.util.find_spec("fashionlib") is None:  # a fresh Colab VM: install the course's package
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/fashionlib/fashionlib"],
+                       check=True)
+    from fashionlib.notebook import setup
+    P = setup(drive=False)  # on Colab, drive=True keeps runs/ on Google Drive: a disconnect loses nothing
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 from fashionlib.config import Profile, get_profile, set_seed
 
@@ -12,8 +24,36 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def setup(profile: str | None = None, *, quiet: bool = False) -> Profile:
-    """Resolve the profile, seed everything, set plot defaults, build the sample if needed; return the profile."""
+# The one place that names the course's repository (README badges point at the same URL).
+REPOSITORY = "fashionlib/fashionlib"
+COLAB_URL = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{{name}}.ipynb"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+DRIVE_RUNS = "/content/drive/MyDrive/fashionlib/runs"
+
+
+def colab_link(name: str) -> str:
+    """Return the Markdown "Open in Colab" badge for notebook ``name`` (e.g. ``01_explore_deepfashion``)."""
+    return f"[![Open In Colab]({COLAB_BADGE})]({COLAB_URL.format(name=name)})"
+
+
+def mount_drive(runs: str = DRIVE_RUNS) -> Path:
+    """On Colab, mount Google Drive and keep run folders there (``FASHIONLIB_RUNS``); return that folder."""
+    from google.colab import drive  # only exists on Colab
+
+    drive.mount("/content/drive")
+    Path(runs).mkdir(parents=True, exist_ok=True)
+    os.environ["FASHIONLIB_RUNS"] = runs  # every later get_profile() puts runs/ on Drive
+    return Path(runs)
+
+
+def setup(profile: str | None = None, *, drive: bool = False, quiet: bool = False) -> Profile:
+    """Resolve the profile, seed everything, set plot defaults, build the sample if needed; return the profile.
+
+    ``drive=True`` on Colab mounts Google Drive first and keeps ``runs/`` there, so a disconnected VM
+    loses no training: every long cell resumes from its checkpoint (ignored outside Colab).
+    """
+    if drive and in_colab():
+        mount_drive()
     prof = get_profile(profile)
     set_seed(prof.seed)
     try:
@@ -31,5 +71,46 @@ def setup(profile: str | None = None, *, quiet: bool = False) -> Profile:
     if not quiet:
         where = "Colab" if in_colab() else "this machine"
         mode = " FAST (short training)" if prof.fast else ""
-        print(f"fashionlib profile={prof.name}{mode} device={prof.device} on {where}")
+        runs = "runs on Google Drive" if os.environ.get("FASHIONLIB_RUNS") == DRIVE_RUNS else "runs/ in the project"
+        print(f"fashionlib profile={prof.name}{mode} device={prof.device} on {where}; {runs}")
     return prof
+
+
+def show_code(*objects: object) -> object:
+    """Display the source of functions or classes, highlighted: what the notebook shows is the code that runs.
+
+    In a notebook this returns an ``IPython.display.Code`` object (rendered with syntax highlighting); the
+    source comes from the installed package itself, so the page can never drift from what it calls.
+    """
+    import inspect
+    import textwrap
+
+    source = "\n\n".join(textwrap.dedent(inspect.getsource(obj)) for obj in objects)
+    try:
+        from IPython.display import Code
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return source
+    return Code(source, language="python")
+
+
+def show_jpeg(fig: object, path: str | Path | None = None, *, quality: int = 85) -> object:
+    """Return a photo-grid figure as an inline JPEG (a fraction of a PNG's size in the stored notebook); close it.
+
+    With ``path``, the JPEG is also written there (atomically) for the run's figures folder.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", bbox_inches="tight", pil_kwargs={"quality": quality})
+    plt.close(fig)
+    if path is not None:
+        from fashionlib.runio import atomic_write_bytes
+
+        atomic_write_bytes(path, buf.getvalue())
+    try:
+        from IPython.display import Image
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return buf.getvalue()
+    return Image(data=buf.getvalue(), format="jpeg")

@@ -448,6 +448,30 @@ def test_coco_evaluate_filters_detections_in_linear_time(tiny_data: tuple[Path, 
     assert res["num_detections"] == 0 and res["num_images"] == 50_000
 
 
+def test_class_agnostic_nms_drops_a_garment_boxed_twice_under_two_classes() -> None:
+    from fashionlib.detection import class_agnostic_nms
+
+    dets = [{"image_id": 1, "category_id": 3, "bbox": [10, 10, 100, 200], "score": 0.9},  # a dress as "full"
+            {"image_id": 1, "category_id": 1, "bbox": [12, 10, 98, 196], "score": 0.7},  # ...and again as "upper"
+            {"image_id": 1, "category_id": 2, "bbox": [10, 150, 100, 60], "score": 0.6},  # a skirt overlapping a bit
+            {"image_id": 2, "category_id": 1, "bbox": [12, 10, 98, 196], "score": 0.5}]  # another image
+    kept = class_agnostic_nms(dets, iou_thresh=0.7)
+    assert kept == [dets[0], dets[2], dets[3]]
+
+
+def test_status_json_is_readable_without_torch_and_final_weights_stand_apart(trained_run: Path) -> None:
+    from fashionlib.detection import read_status
+    from fashionlib.runio import read_run_status
+
+    status = read_run_status(trained_run)
+    assert status == {"iteration": 8, "status": "finished", "elapsed_s": status["elapsed_s"],
+                      "checkpoint": "checkpoints/last.pt"}
+    assert read_status(trained_run)["config"]["name"] == "tiny"
+    final = torch.load(trained_run / "model_final.pt", weights_only=True)
+    last = torch.load(trained_run / "checkpoints/last.pt", weights_only=False)["model"]
+    assert final.keys() == last.keys() and all(torch.equal(final[k], last[k]) for k in final)
+
+
 def test_evaluate_subset_and_load_detector(trained_run: Path) -> None:
     res = evaluate_run(trained_run, "val", max_images=3, progress=False)
     assert res["subset"] and res["num_images"] == 3

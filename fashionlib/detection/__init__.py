@@ -44,6 +44,7 @@ from fashionlib.detection.evaluate import (
 )
 from fashionlib.detection.model import WeightsNotFoundError, build_model, model_summary, weights_file
 from fashionlib.detection.plots import (
+    confusion_table,
     miss_table,
     plot_misses,
     plot_training,
@@ -53,6 +54,7 @@ from fashionlib.detection.plots import (
 )
 from fashionlib.detection.predict import (
     EVAL_BATCH_SIZE,
+    class_agnostic_nms,
     load_detector,
     predict_folder,
     predict_images,
@@ -64,8 +66,8 @@ from fashionlib.detection.runs import RunError, comparable, load_run_config, rea
 __all__ = [
     "EVAL_BATCH_SIZE", "STUDY_VAL", "CocoDetection", "ConfigError", "DetectorConfig", "ResumeError", "RunError",
     "RunExistsError",
-    "TrainResult", "WeightsNotFoundError", "add_commands", "box_size_counts", "build_model", "coco_evaluate",
-    "config_table", "default_config", "describe", "ensure_detector", "evaluate_run", "explain_minus_one",
+    "TrainResult", "WeightsNotFoundError", "add_commands", "box_size_counts", "build_model", "class_agnostic_nms", "coco_evaluate",
+    "config_table", "confusion_table", "default_config", "describe", "ensure_detector", "evaluate_run", "explain_minus_one",
     "fast_version", "load_config", "load_detector", "load_eval", "load_run_config", "miss_table", "model_summary",
     "per_class_table", "plot_misses", "plot_pr_curves", "plot_training", "predict_folder", "predict_images",
     "prediction_grid", "read_status", "sample_config", "size_table", "stats_table", "study_config", "study_table",
@@ -116,27 +118,38 @@ def train_detector(
             if not (run / "eval_val.json").is_file():
                 evaluate_run(run, "val", max_images=cfg.train.final_eval_max_images, progress=progress)
             if verbose:
-                print(f"Reusing the trained detector in {run} (status {status['status']}, iteration "
+                print(f"Reusing the trained detector in {_shown(run)} (status {status['status']}, iteration "
                       f"{status['iteration']}, {status['elapsed_s'] / 60:.1f} min of training); "
                       "delete that folder to train again.")
             return TrainResult(run, status["iteration"], status["status"], status["elapsed_s"],
                                final_eval=load_eval(run, "val"), reused=True)
         if status["status"] in ("running", "stopped") and same:
             if verbose:
-                print(f"Resuming the unfinished run in {run} from iteration {status['iteration']}.")
+                print(f"Resuming the unfinished run in {_shown(run)} from iteration {status['iteration']}.")
             return train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, resume=True,
                          device=profile.device, progress=progress)
         if verbose:
-            print(f"{run} holds a run of another config; training a new one over it.")
+            print(f"{_shown(run)} holds a run of another config; training a new one over it.")
     return train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, overwrite=True,
                  device=profile.device, progress=progress)
 
 
 def ensure_detector(
-    profile: Any, config: str | Path | DetectorConfig | None = None, *, run_dir: str | Path | None = None
+    profile: Any, config: str | Path | DetectorConfig | None = None, *, run_dir: str | Path | None = None,
+    progress: bool = True,
 ) -> Path:
     """Return the profile's trained detector run folder, training it first (short under FAST) if needed."""
-    return train_detector(profile, config, run_dir=run_dir, progress=True, verbose=True).run_dir
+    return train_detector(profile, config, run_dir=run_dir, progress=progress, verbose=True).run_dir
+
+
+def _shown(path: Path) -> str:
+    """Return a run folder as printed in notebooks: relative to the project, never a machine's absolute path."""
+    from fashionlib.config import find_home
+
+    try:
+        return str(Path(path).resolve().relative_to(find_home()))
+    except ValueError:
+        return Path(path).name
 
 
 # ---------------------------------------------------------------------------

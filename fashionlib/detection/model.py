@@ -291,13 +291,6 @@ def _load_coco(model: FasterRCNN, path: Path) -> None:
             mod.eps = 0.0
 
 
-def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Return the number of trainable and frozen parameters."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return {"trainable": trainable, "frozen": total - trainable}
-
-
 def param_groups(model: nn.Module, cfg: DetectorConfig) -> list[dict[str, Any]]:
     """Return SGD parameter groups: weights, and biases with their own LR factor and weight decay (Detectron)."""
     s = cfg.solver

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torchvision.ops import box_iou
 
+from fashionlib.detection.data import xywh_to_xyxy
 from fashionlib.detection.model import LOSS_NAMES
 from fashionlib.detection.runs import load_run_config
 from fashionlib.runio import MetricsLog
@@ -30,9 +31,25 @@ def training_frames(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def validation_table(run_dir: str | Path) -> pd.DataFrame:
     """Return the periodic validation rows (iteration, validation loss, AP, AP50, AP75, images used)."""
     _, val = training_frames(run_dir)
-    if val.empty:
-        return pd.DataFrame(columns=["val_loss", "AP", "AP50", "AP75", "val_images"]).rename_axis("iter")
-    return val.set_index("iter")[["val_loss", "AP", "AP50", "AP75", "val_images"]].round(4)
+    cols = ["val_loss", "AP", "AP50", "AP75", "val_images"]
+    table = pd.DataFrame(columns=cols) if val.empty else val[["iter", *cols]].set_index("iter")
+    final = _final_row(run_dir)
+    if final is not None:  # the end-of-training evaluation on the whole split (no loss measured there)
+        table.loc[final["iter"]] = [float("nan"), final["AP"], final["AP50"], final["AP75"], final.get("num_images")]
+    table["scope"] = ["val subset"] * len(val) + (["final, whole split"] if final is not None else [])
+    return table.rename_axis("iter").round(4)
+
+
+def _final_row(run_dir: str | Path) -> dict[str, Any] | None:
+    """Return the last ``final`` metrics row (end-of-training evaluation), with the number of images evaluated."""
+    rows = [r for r in MetricsLog(Path(run_dir) / "metrics.jsonl").rows() if r.get("kind") == "final"]
+    if not rows:
+        return None
+    row = dict(rows[-1])
+    eval_file = Path(run_dir) / "eval_val.json"
+    if eval_file.is_file():
+        row["num_images"] = json.loads(eval_file.read_text(encoding="utf-8")).get("num_images")
+    return row
 
 
 def plot_training(run_dir: str | Path, smooth: int = 20) -> Any:
@@ -53,12 +70,16 @@ def plot_training(run_dir: str | Path, smooth: int = 20) -> Any:
     axes[1].set_title("total loss")
     axes[1].set_xlabel("iteration")
     axes[1].legend(fontsize=8)
-    if not val.empty:
-        for key in ("AP50", "AP", "AP75"):
-            axes[2].plot(val["iter"], val[key], "o-", label=key)
-        axes[2].set_ylim(0, 1)
-        axes[2].legend(fontsize=8)
-    axes[2].set_title("validation AP (periodic, val subset)")
+    final = _final_row(run_dir)
+    for key in ("AP50", "AP", "AP75"):
+        if val.empty and final is None:
+            break
+        line = axes[2].plot(val["iter"] if not val.empty else [], val[key] if not val.empty else [], "o-", label=key)
+        if final is not None:  # the final evaluation (whole split) as a star at the last iteration
+            axes[2].plot([final["iter"]], [final[key]], "*", markersize=11, color=line[0].get_color())
+    axes[2].set_ylim(0, 1)
+    axes[2].legend(fontsize=8)
+    axes[2].set_title("validation AP (o: val subset, *: final, whole split)", fontsize=9)
     axes[2].set_xlabel("iteration")
     fig.tight_layout()
     return fig
@@ -90,13 +111,24 @@ def _split_data(run_dir: str | Path, split: str) -> tuple[dict[str, Any], dict[i
     return gt, gt_by, det_by, ids
 
 
-def _xyxy(boxes: list[list[float]]) -> torch.Tensor:
-    t = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-    return torch.cat([t[:, :2], t[:, :2] + t[:, 2:]], dim=1)
+def _best(ann: dict[str, Any], dets: list[dict[str, Any]]) -> tuple[float, dict[str, Any] | None]:
+    """Return (best IoU, that detection) of a ground-truth box among ``dets`` ((0, None) if there are none)."""
+    if not dets:
+        return 0.0, None
+    ious = box_iou(xywh_to_xyxy(torch.tensor([ann["bbox"]], dtype=torch.float32)),
+                   xywh_to_xyxy(torch.tensor([d["bbox"] for d in dets], dtype=torch.float32)))[0]
+    k = int(ious.argmax())
+    return float(ious[k]), dets[k]
 
 
 def miss_table(run_dir: str | Path, split: str = "val", score_thresh: float = 0.5) -> pd.DataFrame:
-    """Return every ground-truth box with its best IoU against same-class detections above ``score_thresh``, worst first."""
+    """Return every ground-truth box with what the detector made of it, worst first.
+
+    ``best_iou``/``score``: the best same-class detection from ``score_thresh`` up; ``found_as``,
+    ``iou_any``, ``score_any``: the best-overlapping detection of any class from ``score_thresh`` up (a
+    wrong ``found_as`` is class confusion); ``iou_low_score``: the best same-class IoU at any score (the
+    garment was found but scored below the threshold).
+    """
     gt, gt_by, det_by, _ = _split_data(run_dir, split)
     names = {c["id"]: c["name"] for c in gt["categories"]}
     files = {img["id"]: img["file_name"] for img in gt["images"]}
@@ -104,17 +136,35 @@ def miss_table(run_dir: str | Path, split: str = "val", score_thresh: float = 0.
     for image_id, anns in gt_by.items():
         dets = [d for d in det_by[image_id] if d["score"] >= score_thresh]
         for ann in anns:
-            same = [d for d in dets if d["category_id"] == ann["category_id"]]
-            best_iou, best_score = 0.0, 0.0
-            if same:
-                ious = box_iou(_xyxy([ann["bbox"]]), _xyxy([d["bbox"] for d in same]))[0]
-                k = int(ious.argmax())
-                best_iou, best_score = float(ious[k]), same[k]["score"]
+            iou, same = _best(ann, [d for d in dets if d["category_id"] == ann["category_id"]])
+            iou_any, other = _best(ann, dets)
+            iou_low, _ = _best(ann, [d for d in det_by[image_id] if d["category_id"] == ann["category_id"]])
             rows.append({"image_id": image_id, "file_name": files[image_id], "class": names[ann["category_id"]],
-                         "area": ann["bbox"][2] * ann["bbox"][3], "best_iou": round(best_iou, 3),
-                         "score": round(best_score, 3)})
+                         "area": ann["bbox"][2] * ann["bbox"][3], "best_iou": round(iou, 3),
+                         "score": round(same["score"], 3) if same else 0.0,
+                         "found_as": names[other["category_id"]] if other else "nothing",
+                         "iou_any": round(iou_any, 3), "score_any": round(other["score"], 3) if other else 0.0,
+                         "iou_low_score": round(iou_low, 3)})
     frame = pd.DataFrame(rows)
     return frame.sort_values(["best_iou", "area", "image_id"], kind="stable").reset_index(drop=True)
+
+
+def confusion_table(run_dir: str | Path, split: str = "val", score_thresh: float = 0.5, iou: float = 0.5) -> pd.DataFrame:
+    """Return ground-truth class x what covers it: each class predicted on it (IoU >= ``iou``, score from
+    ``score_thresh`` up; one garment can count under several classes: duplicates) and "missed"."""
+    gt, gt_by, det_by, _ = _split_data(run_dir, split)
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    order = [names[k] for k in sorted(names)]
+    table = pd.DataFrame(0, index=pd.Index(order, name="ground truth"), columns=[*order, "missed"])
+    for image_id, anns in gt_by.items():
+        dets = [d for d in det_by[image_id] if d["score"] >= score_thresh]
+        for ann in anns:
+            hits = {names[d["category_id"]] for d in dets if _best(ann, [d])[0] >= iou}
+            for name in hits:
+                table.loc[names[ann["category_id"]], name] += 1
+            if not hits:
+                table.loc[names[ann["category_id"]], "missed"] += 1
+    return table
 
 
 def _draw(ax: Any, image_root: Path, file_name: str, anns: list, dets: list, names: dict[int, str], title: str) -> None:
@@ -169,7 +219,7 @@ def plot_misses(run_dir: str | Path, split: str = "val", *, n: int = 8, score_th
     for ax, row in zip(axes, misses.to_dict("records")):
         dets = [d for d in det_by[row["image_id"]] if d["score"] >= score_thresh]
         _draw(ax, root, row["file_name"], gt_by[row["image_id"]], dets, names,
-              f"{row['class']}: best IoU {row['best_iou']:.2f}")
+              f"{row['class']} found as {row['found_as']} (IoU {row['iou_any']:.2f})")
     fig.suptitle(f"worst misses on {split} (dashed: ground truth)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -22,6 +22,7 @@ from fashionlib.detection.data import (
     make_eval_loader,
     prepare_image,
     resize_boxes,
+    xywh_to_xyxy,
     xyxy_to_xywh,
 )
 from fashionlib.detection.model import build_model
@@ -110,6 +111,24 @@ def predict_dataset(
         model.train(was_training)
     results.sort(key=lambda r: (r["image_id"], -r["score"]))
     return results
+
+
+def class_agnostic_nms(detections: Sequence[dict[str, Any]], iou_thresh: float = 0.7) -> list[dict[str, Any]]:
+    """Return COCO-format detections where, per image, a box overlapping a higher-scored box of ANY class
+    by more than ``iou_thresh`` is dropped (torchvision's detector runs NMS per class, so one garment can
+    come out twice, e.g. a dress as "upper" and as "full")."""
+    from torchvision.ops import nms
+
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for d in detections:
+        by_image.setdefault(d["image_id"], []).append(d)
+    kept: list[dict[str, Any]] = []
+    for image_id in sorted(by_image):
+        dets = by_image[image_id]
+        boxes = xywh_to_xyxy(torch.tensor([d["bbox"] for d in dets], dtype=torch.float32))
+        keep = nms(boxes, torch.tensor([d["score"] for d in dets], dtype=torch.float32), iou_thresh)
+        kept.extend(dets[i] for i in sorted(keep.tolist(), key=lambda i: -dets[i]["score"]))
+    return kept
 
 
 def split_dataset(cfg: DetectorConfig, split: str) -> CocoDetection:
