@@ -10,7 +10,7 @@ iteration), with the same RoI/proposal settings:
   contiguous (NCHW) tensors, ``torch.optim.SGD`` with its default per-parameter loop;
 * ours: :mod:`fashionlib.detection` - resize/normalise once in the data pipeline,
   RoIAlign with a sparse-matrix backward (torchvision's CPU backward is a serial
-  scatter loop), fused SGD, ``zero_grad(set_to_none=True)``, no per-step host sync,
+  scatter loop), fused SGD, ``zero_grad(set_to_none=True)``, one finite-loss check per step (the forward pass syncs anyway),
   ``inference_mode`` for inference, and freed memory kept in the process
   (:mod:`fashionlib.cpumem`, as ``train-detector --keep-freed-memory`` does; at scale 800 the default
   allocator spends about a quarter of a step's CPU time on page faults). Channels-last
@@ -52,8 +52,8 @@ from torchvision.models.detection import fasterrcnn_resnet50_fpn
 from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, sample_config, study_config
 from fashionlib.detection.data import load_image, prepare_image, resize_boxes, resize_scale
-from fashionlib.detection.engine import LOSS_NAMES, make_optimizer
-from fashionlib.detection.model import build_model
+from fashionlib.detection.engine import make_optimizer, train_one_iter
+from fashionlib.detection.model import LOSS_NAMES, build_model
 
 BATCH = 2
 
@@ -138,6 +138,7 @@ class Loop:
         else:
             params = [p for p in model.parameters() if p.requires_grad]
             self.opt = torch.optim.SGD(params, lr=cfg.solver.base_lr, momentum=0.9, weight_decay=1e-4)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=False)
         self.pos = 0
 
     def batch(self, start: int, items: list | None = None) -> tuple[list, list]:
@@ -150,15 +151,13 @@ class Loop:
         images, targets = self.batch(self.pos)
         self.pos += BATCH
         self.padding.append(padding_share(images, self.cfg, raw=not self.ours))
-        losses = self.model(images, targets)
-        loss = sum(losses.values())
-        if self.ours:
-            self.opt.zero_grad(set_to_none=True)
+        if self.ours:  # the engine's own step function, as training runs it
+            train_one_iter(self.model, (images, targets), self.opt, self.scaler, clip_grad_norm=self.cfg.solver.clip_grad_norm)
         else:
+            loss = sum(self.model(images, targets).values())
             self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        if not self.ours:
+            loss.backward()
+            self.opt.step()
             loss.item()  # a plain loop reads the loss every step
         return time.perf_counter() - t0, time.process_time() - c0
 
@@ -333,12 +332,7 @@ def precision_row(label: str, cfg: DetectorConfig, batches: list, device: str, a
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     def step(images: list, targets: list) -> None:  # the engine's step: autocast forward, scaled backward
-        with torch.autocast("cuda", enabled=amp):
-            loss = sum(model(images, targets).values())
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        train_one_iter(model, (images, targets), opt, scaler, clip_grad_norm=cfg.solver.clip_grad_norm)
 
     def infer() -> None:
         for images, _ in batches[1:]:
