@@ -23,6 +23,7 @@ STAGE_MODULES = (
     "fashionlib.detection",
     "fashionlib.crops",
     "fashionlib.gan",
+    "fashionlib.trends",
 )
 
 # Path mistakes a user makes (output is a file, input missing, no permission); other OSErrors are not ours to hide.

@@ -51,7 +51,7 @@ class InceptionWeightsMissing(FileNotFoundError):
 class CropClassifier(nn.Module):
     """Small CNN on 64x64 crops: garment type (3 classes) and, when known, the DeepFashion category."""
 
-    def __init__(self, num_types: int = 3, num_categories: int = 0, width: int = 16, feature_dim: int = 128) -> None:
+    def __init__(self, num_types: int = 3, num_categories: int = 0, width: int = 32, feature_dim: int = 128) -> None:
         super().__init__()
         chans = [3, width, 2 * width, 4 * width, feature_dim]
         layers: list[nn.Module] = []
@@ -126,7 +126,7 @@ def _accuracy(model: CropClassifier, images: np.ndarray, types: np.ndarray, cats
 
 
 def train_feature_net(
-    crops_dir: str | Path, *, epochs: int = 6, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
+    crops_dir: str | Path, *, epochs: int = 15, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
     progress: bool = True,
 ) -> FeatureNet:
     """Train the crop classifier on train-split crops (64 px); return it with its accuracy on val+test crops."""
@@ -162,6 +162,9 @@ def train_feature_net(
             x = _as_input(images[idx])
             flip = torch.rand(len(idx), generator=g) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            # Random shifts of up to 4 px: crops from a detector are not centred to the pixel either.
+            dy, dx = (int(v) for v in torch.randint(-4, 5, (2,), generator=g))
+            x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
             t_logits, c_logits = model(x)
             loss = ce(t_logits, types[idx])
             if c_logits is not None:
@@ -186,7 +189,7 @@ def _has_split(crops_dir: Path, split: str) -> bool:
     return (crops_dir / "cache" / f"{split}_{FEATURE_SIZE}.npy").is_file()
 
 
-def ensure_feature_net(crops_dir: str | Path, *, epochs: int = 6, seed: int = 0, progress: bool = True) -> FeatureNet:
+def ensure_feature_net(crops_dir: str | Path, *, epochs: int = 15, seed: int = 0, progress: bool = True) -> FeatureNet:
     """Return the crop classifier of a crop folder: loaded from feature_net.pt when it matches, else trained and saved."""
     from fashionlib.gan import crops_id, parameter_count
 
@@ -281,6 +284,99 @@ def pixel_gaussian(train_images: np.ndarray, n: int, seed: int = 0) -> np.ndarra
     mean, std = x.mean(0), x.std(0)
     rng = np.random.default_rng(seed)
     return np.clip(rng.normal(mean, std, size=(n, *mean.shape)).round(), 0, 255).astype(np.uint8)
+
+
+def knn_radii(feats: np.ndarray, k: int = 3) -> np.ndarray:
+    """Return each sample's distance to its k-th nearest *other* sample (the radius of its ball)."""
+    d = np.sqrt(np.clip(_sq_dists(feats, feats), 0, None))
+    np.fill_diagonal(d, np.inf)
+    return np.partition(d, k - 1, axis=1)[:, k - 1]
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Return improved precision and recall (Kynkaanniemi et al., NeurIPS 2019) of fake vs real features.
+
+    Each sample gets a ball reaching its k-th nearest neighbour in its own set; the union of
+    the real balls estimates the real manifold. Precision: the share of fakes inside it
+    (designs that look like real crops). Recall: the share of reals inside the fakes'
+    manifold (how much of the real variety the designs cover).
+    """
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    d = np.sqrt(np.clip(_sq_dists(fake, real), 0, None))  # (n_fake, n_real)
+    precision = float((d <= knn_radii(real, k)[None, :]).any(axis=1).mean())
+    recall = float((d.T <= knn_radii(fake, k)[None, :]).any(axis=1).mean())
+    return precision, recall
+
+
+@torch.no_grad()
+def predict_types(net: FeatureNet, images: Any) -> np.ndarray:
+    """Return the classifier's garment type ids (1..3) for images."""
+    net.model.eval()
+    return np.concatenate([net.model(_as_input(images[s : s + 256]))[0].argmax(1).numpy() + 1
+                           for s in range(0, len(images), 256)])
+
+
+def score_images(images: Any, asked: Sequence[str] | None, net: FeatureNet, f_real: np.ndarray,
+                 f_train: np.ndarray, real_nn: float, k: int = 3) -> dict[str, float | None]:
+    """Return the design scores of an image set against held-out real features (see :func:`score_generator`)."""
+    f = embed(net, images)
+    precision, recall = precision_recall(f_real, f, k)
+    inside = (np.sqrt(np.clip(_sq_dists(f, f_real), 0, None)) <= knn_radii(f_real, k)[None, :]).any(axis=1)
+    nn_train = nearest_neighbours(f, f_train, 1)[0][:, 0]
+    agree = None
+    if asked is not None:
+        agree = float((predict_types(net, images) == np.array([CLASS_IDS[c] for c in asked])).mean())
+    return {FD_NAME: round(frechet_distance(f, f_real), 3), "precision": round(precision, 3),
+            "recall": round(recall, 3), "class agreement": None if agree is None else round(agree, 3),
+            # Novelty among the designs that pass the precision test only: a blob far from everything is not new.
+            "precise designs closer to a train crop than held-out crops are (copies?)":
+                round(float((nn_train[inside] < 0.5 * real_nn).mean()), 3) if inside.any() else None,
+            "samples": len(f)}
+
+
+def score_generator(netG: Any, crops_dir: str | Path, net: FeatureNet, *, n: int | None = None, seed: int = 0,
+                    k: int = 3) -> dict[str, float | None]:
+    """Return a generator's scores against the held-out real crops, in the crop classifier's features.
+
+    Frechet distance (lower is better), improved precision and recall with k = 3 (higher is
+    better), class agreement (the share of designs the classifier assigns to the asked
+    class), and, among designs inside the real manifold, the share much closer (< half the
+    held-out crops' median distance) to a training crop than held-out crops are: likely copies.
+    ``n`` designs (default: as many as held-out crops) with classes in the training crops' shares.
+    """
+    size = netG.size
+    classes = list(netG.class_names) if netG.num_classes else None
+    train = load_crops(crops_dir, "train", size, classes=classes)
+    real, _ = held_out(crops_dir, size, classes)
+    f_real, f_train = embed(net, real), embed(net, train.images)
+    real_nn = float(np.median(nearest_neighbours(f_real, f_train, 1)[0]))
+    fake, names = sample_like(netG, train.labels, n or len(real), seed)
+    return score_images(fake, names, net, f_real, f_train, real_nn, k)
+
+
+def compare_designs(gens: dict[str, Any], crops_dir: str | Path, net: FeatureNet, *, seed: int = 0,
+                    size: int = 64) -> pd.DataFrame:
+    """Return one row of scores per generator, plus references: an untrained generator and real train crops.
+
+    The real-crops row scores a sample of *training* crops exactly like designs (their class is their
+    label), so it is the floor a perfect generator of the training crops would reach.
+    """
+    rows = {name: score_generator(g, crops_dir, net, seed=seed) for name, g in gens.items()}
+    first = next(iter(gens.values()))
+    rows["untrained generator (same init)"] = score_generator(build_generator(first.config), crops_dir, net, seed=seed)
+    classes = list(first.class_names) if first.num_classes else None
+    train = load_crops(crops_dir, "train", size, classes=classes)
+    real, _ = held_out(crops_dir, size, classes)
+    f_real, f_train = embed(net, real), embed(net, train.images)
+    real_nn = float(np.median(nearest_neighbours(f_real, f_train, 1)[0]))
+    pick = np.sort(np.random.default_rng(seed).choice(len(train), size=min(len(real), len(train)), replace=False))
+    scores = score_images(np.asarray(train.images)[pick], [CLASS_NAMES[int(c)] for c in train.labels[pick]], net,
+                          f_real, f_train, real_nn)
+    scores["precise designs closer to a train crop than held-out crops are (copies?)"] = None  # they are train crops
+    rows["real train crops (reference)"] = scores
+    table = pd.DataFrame(rows).T
+    table.index.name = "samples from"
+    return table
 
 
 # ---------------------------------------------------------------------------

@@ -928,12 +928,14 @@ def _image_size(rng: np.random.Generator) -> tuple[int, int]:
 
 def _target_area(rng: np.random.Generator, w: int, h: int) -> float:
     """Return a garment box area drawn from the small / medium / large mix."""
+    # Each class's range ends where the next begins, so box sides form one continuous distribution
+    # (no empty bands at the COCO thresholds of 32 and 96 px).
     r = rng.uniform()
     if r < SIZE_MIX[0]:
-        return rng.uniform(300, 900)
+        return float(np.exp(rng.uniform(np.log(300), np.log(SMALL_AREA))))
     if r < SIZE_MIX[0] + SIZE_MIX[1]:
-        return float(np.exp(rng.uniform(np.log(1250), np.log(8600))))
-    return max(10000.0, rng.uniform(0.18, 0.75) * w * h)
+        return float(np.exp(rng.uniform(np.log(SMALL_AREA), np.log(MEDIUM_AREA))))
+    return max(float(MEDIUM_AREA), rng.uniform(0.18, 0.75) * w * h)
 
 
 def _erode(mask: np.ndarray, steps: int) -> np.ndarray:

@@ -118,19 +118,24 @@ def test_batches_depend_only_on_seed_and_iteration_and_cover_an_epoch() -> None:
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    ck = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
-    out = {f"G.{k}": v for k, v in ck["G"].items()} | {f"D.{k}": v for k, v in ck["D"].items()}
+    ck = torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    out = {f"{m}.{k}": v for m in ("G", "D", "G_ema") for k, v in ck.get(m, {}).items()}
     for name in ("optG", "optD"):
         for pid, st in ck[name]["state"].items():
             out |= {f"{name}.{pid}.{k}": v for k, v in st.items() if torch.is_tensor(v)}
     return out
 
 
-def test_resume_gives_bit_identical_weights(crops_dir: Path, tmp_path: Path) -> None:
-    straight = G.train_gan(crops_dir, tmp_path / "straight", TINY, progress=False, verbose=False)
-    half = replace(TINY, max_iters=2)
+SMALL_DATA_TINY = G.recipe_config("small-data", ngf=8, ndf=8, batch_size=8, max_iters=4, log_every=2, grid_every=2,
+                                   ckpt_every=2, n_fixed=6)
+
+
+@pytest.mark.parametrize("config", [TINY, SMALL_DATA_TINY], ids=["study", "small-data"])
+def test_resume_gives_bit_identical_weights(crops_dir: Path, tmp_path: Path, config: G.GanConfig) -> None:
+    straight = G.train_gan(crops_dir, tmp_path / "straight", config, progress=False, verbose=False)
+    half = replace(config, max_iters=2)
     G.train_gan(crops_dir, tmp_path / "resumed", half, progress=False, verbose=False)
-    resumed = G.train_gan(crops_dir, tmp_path / "resumed", TINY, resume=True, progress=False, verbose=False)
+    resumed = G.train_gan(crops_dir, tmp_path / "resumed", config, resume=True, progress=False, verbose=False)
     assert straight.state["iteration"] == resumed.state["iteration"] == 4
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert a.keys() == b.keys() and len(a) > 20
@@ -147,18 +152,19 @@ def test_run_folder_contents_and_study_log_line(crops_dir: Path, tmp_path: Path,
     assert len(lines) == 2
     import re
 
-    assert re.fullmatch(r"\[\d+/\d+\]\[\d+/4\]\tLoss_D: \d+\.\d{4}\tLoss_G: \d+\.\d{4}\tD\(x\): \d\.\d{4}\t"
+    assert re.fullmatch(r"\[\d+\]\[\d+/4\]\tLoss_D: \d+\.\d{4}\tLoss_G: \d+\.\d{4}\tD\(x\): \d\.\d{4}\t"
                         r"D\(G\(z\)\): \d\.\d{4} / \d\.\d{4}", lines[-1])
-    for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "generator.pt", "state.json"):
+    for name in ("config.yaml", "metrics.jsonl", "checkpoints/last.pt", "generator.pt", "status.json", "summary.json"):
         assert (run.run_dir / name).is_file(), name
     assert [p.name for p in run.grids()] == ["iter_000000.png", "iter_000002.png", "iter_000004.png"]
     m = run.metrics
     assert list(m["iter"]) == [0, 1, 2, 3]
     assert ((m["D_x"] > 0) & (m["D_x"] < 1)).all() and (m["Loss_D"] > 0).all()
-    state = json.loads((run.run_dir / "state.json").read_text())
-    assert state["finished"] and state["stop_reason"] == "max_iters" and state["iteration"] == 4
-    ck = torch.load(run.run_dir / "checkpoint.pt", weights_only=False)
-    assert {"G", "D", "optG", "optD", "iteration", "fixed_noise", "rng"} <= set(ck)
+    status = json.loads((run.run_dir / "status.json").read_text())  # readable without loading weights
+    assert status["status"] == "finished" and status["iteration"] == 4
+    assert run.finished and run.state["stop_reason"] == "max_iters" and run.state["images_seen"] == 32
+    ck = torch.load(run.run_dir / "checkpoints" / "last.pt", weights_only=False)
+    assert {"G", "D", "optG", "optD", "iteration", "rng", "elapsed_s"} <= set(ck)
     with pytest.raises(G.GanError, match="--resume"):
         G.train_gan(crops_dir, tmp_path / "run", TINY, progress=False)
     with pytest.raises(G.GanError, match="ngf"):
@@ -177,7 +183,17 @@ def test_time_budget_stops_and_checkpoints(crops_dir: Path, tmp_path: Path) -> N
     run = G.train_gan(crops_dir, tmp_path / "t", replace(TINY, max_iters=1000, max_minutes=0.0), progress=False,
                       verbose=False)
     assert run.state["stop_reason"] == "max_minutes" and run.state["iteration"] == 0
-    assert (tmp_path / "t" / "checkpoint.pt").is_file() and (tmp_path / "t" / "generator.pt").is_file()
+    assert (tmp_path / "t" / "checkpoints" / "last.pt").is_file() and (tmp_path / "t" / "generator.pt").is_file()
+
+
+def test_time_budget_counts_across_resumes(crops_dir: Path, tmp_path: Path) -> None:
+    # One rule for both trainers: minutes already trained count against max_minutes after a resume.
+    G.train_gan(crops_dir, tmp_path / "t", replace(TINY, max_iters=2), progress=False, verbose=False)
+    status = json.loads((tmp_path / "t" / "status.json").read_text())
+    budget = status["elapsed_s"] / 60  # exactly what was used: nothing is left
+    run = G.train_gan(crops_dir, tmp_path / "t", replace(TINY, max_iters=1000, max_minutes=budget), resume=True,
+                      progress=False, verbose=False)
+    assert run.state["stop_reason"] == "max_minutes" and run.state["iteration"] == 2
 
 
 def test_failure_monitor_warns_once_with_advice() -> None:
@@ -233,10 +249,191 @@ def test_cli_train_resume_and_generate(crops_dir: Path, tmp_path: Path, capsys: 
     base = ["train-gan", str(crops_dir), "--size", "64", "--out", str(run), "--batch-size", "4"]
     assert main(base + ["--iters", "1"]) == 0
     assert main(base + ["--iters", "2", "--resume"]) == 0
-    assert json.loads((run / "state.json").read_text())["iteration"] == 2
+    assert json.loads((run / "status.json").read_text())["iteration"] == 2
     assert main(base + ["--iters", "2"]) == 2  # refuses to overwrite
     assert "--resume" in capsys.readouterr().err
     out = tmp_path / "designs"
-    assert main(["generate", str(run), "--n", "3", "--out", str(out), "--classes", "full"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["design_0000_full.png", "design_0001_full.png",
-                                                     "design_0002_full.png", "grid.png"]
+    assert main(["generate", str(run), "--n", "4", "--out", str(out), "--classes", "full", "upper"]) == 0
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["designs.csv", "full/0000.png", "full/0002.png", "upper/0001.png", "upper/0003.png"]
+    import pandas as pd
+
+    table = pd.read_csv(out / "designs.csv")
+    assert list(table.columns) == ["file", "class", "seed"] and list(table["seed"]) == [0, 1, 2, 3]
+    # Each row regenerates its design: the seed is the noise of that one design.
+    netG = G.load_generator(run)
+    z = torch.randn(1, netG.nz, generator=torch.Generator().manual_seed(2))
+    again = G.to_uint8(G.generate(netG, classes="full", z=z))[0]
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(out / "full" / "0002.png")), again)
+    assert main(["generate", str(run), "--n", "1", "--out", str(out / "designs.csv")]) == 2  # a file, not a folder
+
+
+# ---------------------------------------------------------------------------
+# The small-data recipe's ingredients
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_small_data_models_shapes_and_parts(size: int) -> None:
+    netG = G.ResizeGenerator(size, nz=16, ngf=4, num_classes=3)
+    netD = G.SNDiscriminator(size, ndf=4, num_classes=3)
+    y = torch.tensor([0, 2])
+    x = netG(torch.randn(2, 16), y)
+    assert x.shape == (2, 3, size, size) and x.abs().max() <= 1
+    assert netD(x, y).shape == (2,)
+    # Resize-convolution: no transposed convolution anywhere, nearest-neighbour upsampling instead.
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in netG.modules())
+    assert sum(isinstance(m, nn.Upsample) for m in netG.modules()) == (4 if size == 64 else 5)
+    # Spectral norm on every weight layer of D, and no batch norm there.
+    layers = [m for m in netD.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]
+    assert layers and all(nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in netD.modules())
+    table = G.architecture_table(netG)
+    assert table["output"].iloc[-1] == f"3 x {size} x {size}"
+
+
+def test_spectral_norm_bounds_the_largest_singular_value() -> None:
+    torch.manual_seed(0)
+    netD = G.SNDiscriminator(64, ndf=8, num_classes=0)
+    netD.train()
+    for _ in range(20):  # power iterations converge as D is used
+        netD(torch.randn(4, 3, 64, 64))
+    conv = netD.main[2]
+    w = conv.weight.reshape(conv.weight.shape[0], -1)
+    assert abs(torch.linalg.matrix_norm(w, ord=2).item() - 1.0) < 0.05
+
+
+def test_class_conditioning_reaches_generator_and_discriminator() -> None:
+    torch.manual_seed(0)
+    netG = G.ResizeGenerator(64, nz=16, ngf=4, num_classes=3, cond="cbn").eval()
+    with torch.no_grad():  # make the class scales differ (they start equal: plain batch norm)
+        for m in netG.modules():
+            if isinstance(m, G.models.ConditionalBatchNorm2d):
+                m.gamma.weight.normal_(1.0, 0.5)
+    z = torch.randn(1, 16)
+    assert not torch.equal(netG(z, torch.tensor([0])), netG(z, torch.tensor([1])))
+    assert torch.allclose(netG(z, torch.tensor([2])), netG(z, torch.tensor([[0.0, 0.0, 1.0]])), atol=1e-6)
+    netD = G.SNDiscriminator(64, ndf=4, num_classes=3, cond="projection").eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        netD.embed.parametrizations.weight.original.normal_()
+        assert netD(x, torch.tensor([0])) != netD(x, torch.tensor([1]))
+    with pytest.raises(G.GanError, match="conditional"):
+        netD(x)
+
+
+def test_diffaugment_policies_and_gradients() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 32, 32) * 2 - 1
+    x.requires_grad_(True)
+    # Translation moves content and fills with zeros (never wraps around).
+    shifted = G.augment.translation(x)
+    assert shifted.shape == x.shape
+    ones = G.augment.translation(torch.ones(64, 1, 32, 32))
+    assert ones.min() == 0 and ones.max() == 1 and (ones == 0).any(dim=(1, 2, 3)).float().mean() > 0.5
+    # Cutout zeroes a square of at most half the side.
+    cut = G.augment.cutout(torch.ones(64, 1, 32, 32))
+    zeros = (cut == 0).sum(dim=(1, 2, 3))
+    assert zeros.max() <= 16 * 16 and (zeros > 0).all()
+    # Colour changes brightness, saturation and contrast per image, not per pixel.
+    col = G.augment.color(torch.zeros(4, 3, 8, 8))
+    assert torch.allclose(col, col[:, :, :1, :1].expand_as(col))
+    out = G.diff_augment(x, "color,translation,cutout")
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # G's gradient flows through the augmentation
+    assert G.diff_augment(x, "") is x
+    with pytest.raises(ValueError, match="rotate"):
+        G.diff_augment(x, "color,rotate")
+
+
+def test_losses_follow_their_definitions() -> None:
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    # Hinge: real logits above +1 and fake below -1 cost nothing.
+    assert torch.isclose(G.d_loss("hinge", real, fake), torch.tensor((0.0 + 0.5) / 2 + (0.0 + 1.0) / 2))
+    assert torch.isclose(G.g_loss("hinge", fake), torch.tensor(1.0))
+    # BCE: -log sigmoid(real) - log(1 - sigmoid(fake)).
+    expected = -torch.log(torch.sigmoid(real)).mean() - torch.log(1 - torch.sigmoid(fake)).mean()
+    assert torch.isclose(G.d_loss("bce", real, fake), expected)
+
+
+def test_gan_step_updates_both_players_and_leaves_d_trainable() -> None:
+    torch.manual_seed(0)
+    netG, netD = G.build_models(SMALL_DATA_TINY)
+    optG, optD = (torch.optim.Adam(m.parameters(), 1e-3) for m in (netG, netD))
+    g0 = [p.detach().clone() for p in netG.parameters()]
+    # Weights only: with the hinge loss D's output bias gets -1 + 1 = 0 gradient while every logit is in (-1, 1).
+    d0 = [p.detach().clone() for n, p in netD.named_parameters() if "weight" in n]
+    real = torch.rand(8, 3, 64, 64) * 2 - 1
+    stats = G.gan_step(netG, netD, optG, optD, real, torch.arange(8) % 3, nz=100, loss="hinge",
+                       augment=lambda t: G.diff_augment(t, "color,translation,cutout"))
+    assert set(stats) == {"Loss_D", "Loss_G", "D_x", "D_G_z1", "D_G_z2"}
+    assert all(not torch.equal(a, b) for a, b in zip(g0, netG.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, (p for n, p in netD.named_parameters() if "weight" in n)))
+    assert all(p.requires_grad for p in netD.parameters())
+
+
+def test_ema_update_is_a_moving_average() -> None:
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    before = a.weight.detach().clone()
+    G.ema_update(a, b, decay=0.9)
+    assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
+
+
+def test_recipes_and_config_validation() -> None:
+    study, small = G.recipe_config("study"), G.recipe_config("small-data")
+    assert (study.generator, study.loss, study.diffaugment, study.ema_decay) == ("dcgan", "bce", "", 0.0)
+    assert (small.generator, small.discriminator, small.loss, small.g_cond, small.d_cond) == (
+        "resize", "sn", "hinge", "cbn", "projection")
+    assert G.GanConfig.from_dict(small.to_dict()) == small
+    with pytest.raises(G.GanError, match=r"'lr' expects float, found '1e-3' \(str\)"):
+        G.GanConfig.from_dict({"lr": "1e-3"}, source="my.yaml")
+    with pytest.raises(G.GanError, match="unknown"):
+        G.GanConfig.from_dict({"learning_rate": 1e-3})
+    with pytest.raises(G.GanError, match="loss must be one of bce, hinge"):
+        G.recipe_config("study", loss="wasserstein")
+    with pytest.raises(G.GanError, match="recipe must be one of"):
+        G.recipe_config("big-data")
+
+
+def test_ensure_gan_never_deletes_a_run(crops_dir: Path, tmp_path: Path) -> None:
+    from fashionlib.config import get_profile
+
+    profile = replace(get_profile("sample"), run_dir=tmp_path, fast=True)
+    a = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=2), crops_dir=crops_dir, progress=False)
+    b = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=2, lr=1e-4), crops_dir=crops_dir, progress=False)
+    assert a.run_dir != b.run_dir and (a.run_dir / "generator.pt").is_file()  # a changed setting: a new folder
+    again = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=2), crops_dir=crops_dir, progress=False)
+    assert again.run_dir == a.run_dir and again.state["iteration"] == 2  # the same settings: reused
+    longer = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=3), crops_dir=crops_dir, progress=False)
+    assert longer.run_dir == a.run_dir and longer.state["iteration"] == 3  # a longer budget: resumed
+
+
+def test_kill_9_and_resume_gives_the_uninterrupted_weights(crops_dir: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    base = [sys.executable, "-m", "fashionlib", "train-gan", str(crops_dir), "--recipe", "small-data",
+            "--batch-size", "8", "--iters", "30", "--ckpt-every", "4", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(base + ["--out", str(tmp_path / "straight")], check=True, env=env, capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(base + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "status.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # after the first checkpoint, mid-way through the next steps
+    proc.wait()
+    assert json.loads((killed / "status.json").read_text())["status"] == "running"
+    subprocess.run(base + ["--out", str(killed), "--resume"], check=True, env=env, capture_output=True)
+    a, b = _weights(tmp_path / "straight"), _weights(killed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    iters = [json.loads(line)["iter"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert iters == list(range(30))  # no iteration missing or logged twice

@@ -1,0 +1,165 @@
+"""The GAN's settings: one frozen dataclass, two named recipes, and the course's budgets per profile."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from fashionlib.crops import CLASS_IDS
+from fashionlib.gan.augment import parse_policy
+from fashionlib.gan.models import GanError, check_size
+
+CHOICES = {"generator": ("dcgan", "resize"), "discriminator": ("dcgan", "sn"), "loss": ("bce", "hinge"),
+           "g_cond": ("concat", "cbn"), "d_cond": ("planes", "projection")}
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Everything that defines a training run (saved as config.yaml). The defaults are the study's DCGAN."""
+
+    recipe: str = "study"
+    size: int = 64
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    conditional: bool = True
+    classes: tuple[str, ...] = ("upper", "lower", "full")
+    # The ingredients of the small-data recipe, each a switch (the study's choice first).
+    generator: str = "dcgan"  # "resize": nearest-neighbour upsample + 3x3 conv instead of transposed conv
+    discriminator: str = "dcgan"  # "sn": spectral norm on every layer, no batch norm
+    loss: str = "bce"  # "hinge"
+    diffaugment: str = ""  # e.g. "color,translation,cutout" on everything D sees
+    ema_decay: float = 0.0  # > 0: sample from an exponential moving average of G's weights
+    g_cond: str = "concat"  # "cbn": class-conditional batch norm in every generator block
+    d_cond: str = "planes"  # "projection": projection discriminator
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    max_iters: int = 1000
+    max_minutes: float | None = None  # total training time across resumes
+    seed: int = 0
+    hflip: bool = True  # random horizontal flips of real crops (garments are left-right symmetric)
+    log_every: int = 25
+    grid_every: int = 50
+    ckpt_every: int = 50
+    n_fixed: int = 24  # fixed-noise samples in the progress grids (equal share per class when conditional)
+    channels_last: bool = True
+    amp: bool = True  # bfloat16 mixed precision on CUDA GPUs that support it
+
+    @property
+    def num_classes(self) -> int:
+        """Return the number of classes the models are conditioned on (0 = unconditional)."""
+        return len(self.classes) if self.conditional else 0
+
+    def check(self) -> None:
+        """Raise :class:`GanError` when an option is out of range."""
+        check_size(self.size)
+        if set(self.classes) - set(CLASS_IDS) or not self.classes:
+            raise GanError(f"classes must be among {', '.join(CLASS_IDS)}, got {list(self.classes)}")
+        if self.batch_size < 2 or self.max_iters < 0:
+            raise GanError("batch_size must be >= 2 (batch norm) and max_iters >= 0")
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise GanError(f"GAN config {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        try:
+            parse_policy(self.diffaugment)
+        except ValueError as err:
+            raise GanError(f"GAN config diffaugment: {err}") from None
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise GanError(f"GAN config ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as plain JSON/YAML values."""
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "GAN config") -> GanConfig:
+        """Return a config from a mapping (unknown keys and wrong types are an error naming the key)."""
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = set(d) - set(types)
+        if unknown:
+            raise GanError(f"{source}: unknown GAN config keys {sorted(unknown)}")
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            out[key] = _coerce(source, key, types[key], value)
+        return cls(**out)
+
+
+def _coerce(source: str, key: str, type_name: str, value: Any) -> Any:
+    """Return value checked against the field's declared type (ints are accepted where floats are expected)."""
+    optional = type_name.endswith("| None")
+    base = type_name.replace("| None", "").strip()
+    if value is None and optional:
+        return None
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "bool": isinstance(value, bool), "str": isinstance(value, str),
+          "tuple[str, ...]": isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)}[base]
+    if not ok:
+        raise GanError(f"{source}: key {key!r} expects {type_name}, found {value!r} ({type(value).__name__})")
+    return tuple(value) if base.startswith("tuple") else float(value) if base == "float" else value
+
+
+# The two recipes, as overrides of the study's defaults. Measured choices for the small-data recipe are in
+# the README's ablation table (benchmarks/gan_ablation.py).
+RECIPES: dict[str, dict[str, Any]] = {
+    "study": {},
+    "small-data": {"generator": "resize", "discriminator": "sn", "loss": "hinge",
+                   "diffaugment": "color,translation,cutout", "ema_decay": 0.999, "g_cond": "cbn",
+                   "d_cond": "projection", "ngf": 32, "ndf": 32, "batch_size": 32},
+}
+
+# Fields that may change between a run and its resumption (they only say how long to train and how often to log).
+RESUMABLE_CHANGES = {"max_iters", "max_minutes", "log_every", "grid_every", "ckpt_every"}
+
+
+def recipe_config(recipe: str = "study", **overrides: Any) -> GanConfig:
+    """Return the config of a named recipe ("study" or "small-data") with overrides."""
+    if recipe not in RECIPES:
+        raise GanError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+    config = GanConfig(**{"recipe": recipe, **RECIPES[recipe], **overrides})
+    config.check()
+    return config
+
+
+def default_config(profile: Any, size: int = 64, recipe: str = "study", **overrides: Any) -> GanConfig:
+    """Return the course's config for a profile and recipe: sample = the CPU budget, FAST = a few iterations."""
+    check_size(size)
+    if profile.fast:
+        budget = dict(max_iters=40 if size == 64 else 8, max_minutes=1.5, log_every=10 if size == 64 else 4,
+                      grid_every=20 if size == 64 else 4, ckpt_every=20 if size == 64 else 4, batch_size=8)
+    elif profile.is_sample:
+        # 2 CPU cores: 64x64 gets 10 minutes, 128x128 a shorter demonstration run. The iteration counts are
+        # what each recipe does in that time on an idle 2-core machine (measured; the minutes are a safety cap),
+        # so a run ends at the same iteration on a busy machine and its numbers are reproducible.
+        iters = {("study", 64): 2200, ("small-data", 64): 2400, ("study", 128): 500, ("small-data", 128): 600}
+        budget = dict(max_iters=iters.get((recipe, size), 2000), max_minutes=15.0 if size == 64 else 6.0,
+                      log_every=100 if size == 64 else 25, grid_every=200 if size == 64 else 50,
+                      ckpt_every=200 if size == 64 else 50)
+        if recipe == "study":
+            budget["batch_size"] = 8  # measured: in a fixed CPU budget, batch 8 beat 32 for the study's models
+    else:
+        # Real data on a GPU: about 25 epochs of 200k crops at the study's batch 128.
+        budget = dict(batch_size=128, max_iters=40000, log_every=500, grid_every=2000, ckpt_every=2000)
+    return recipe_config(recipe, size=size, **{**budget, **overrides})
+
+
+def run_name(config: GanConfig) -> str:
+    """Return a run-folder name that says what the run is: recipe and size (e.g. ``gan64_small-data``)."""
+    return f"gan{config.size}_{config.recipe}"
+
+
+def run_dir_for(profile: Any, config: GanConfig) -> Path:
+    """Return the run folder of a config in a profile (FAST runs live apart so they never replace real ones)."""
+    return Path(profile.run_dir) / (run_name(config) + ("_fast" if profile.fast else ""))
+
+
+def with_changes(config: GanConfig, **changes: Any) -> GanConfig:
+    """Return a checked copy of a config with some fields changed."""
+    out = replace(config, **changes)
+    out.check()
+    return out
