@@ -347,36 +347,16 @@ def train_loop(
         state = Checkpointer(run).read()
         cfg, changes = _resumed_config(cfg, state["config"], state.get("schedule"), run)
 
-    # 1. Data, model, optimiser, schedule, checkpointer.
+    # 1. Data, model, optimiser, schedule; on resume, every state restored.
     set_seed(cfg.train.seed)
-    coco = Path(cfg.data.coco_dir)
-    train_ds = CocoDetection(coco / f"{cfg.data.train_split}.json", cfg.data.image_root, cfg.input)
-    val_ds = CocoDetection(coco / f"{cfg.data.val_split}.json", cfg.data.image_root, cfg.input)
-    n_val = cfg.train.eval_max_images
-    val_idx = list(range(len(val_ds) if n_val is None else min(n_val, len(val_ds))))
-    if cfg.train.keep_freed_memory and device == "cpu":
-        keep_freed_memory()  # ~20% faster steps at the study's scale on the CPU (fashionlib/cpumem.py)
-    # NHWC only on GPUs: on the CPU it measured slower for training here (see benchmarks/detector_speed.py).
-    model = build_model(cfg, channels_last=cfg.train.channels_last and device.startswith("cuda")).to(device)
-    model.train()
-    optimizer = make_optimizer(model, cfg)
-    scheduler = WarmupMultiStepLR(optimizer, cfg.solver)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp and device.startswith("cuda"))
+    train_ds, val_ds, val_idx = _datasets(cfg)
+    model, optimizer, scheduler, scaler = _build(cfg, device)
     ckpt = Checkpointer(run, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
     metrics = _Metrics(run, on_log)
-
-    # 2. Resume: restore every state, drop metrics logged after the checkpoint, record changed settings.
     start_iter, elapsed_before, schedule = 0, 0.0, None
     if state is not None:
-        extra = ckpt.load(state)
+        start_iter, elapsed_before, schedule = _restore(ckpt, state, cfg, changes, metrics)
         del state
-        start_iter, elapsed_before, schedule = int(extra["iteration"]), float(extra["elapsed_s"]), extra.get("schedule")
-        set_rng_state(extra["rng"])
-        metrics.log.truncate_after("iter", start_iter, drop_kinds=("final",))
-        if changes:
-            scheduler.base_lrs = [b * cfg.solver.base_lr / extra["config"]["solver"]["base_lr"] for b in scheduler.base_lrs]
-            scheduler.sync_lr()
-            metrics.row(kind="resume", iter=start_iter, changes=changes)
     atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
     s, t = cfg.solver, cfg.train
     end_iter = s.max_iter if stop_at is None else min(stop_at, s.max_iter)
@@ -448,6 +428,47 @@ def train_loop(
         if final_eval:
             _final_evaluation(run, cfg, result, device, progress, metrics)
     return result
+
+
+def _datasets(cfg: DetectorConfig) -> tuple[CocoDetection, CocoDetection, list[int]]:
+    """Return the train and val datasets and the val indices of the periodic validation."""
+    coco = Path(cfg.data.coco_dir)
+    train_ds = CocoDetection(coco / f"{cfg.data.train_split}.json", cfg.data.image_root, cfg.input)
+    val_ds = CocoDetection(coco / f"{cfg.data.val_split}.json", cfg.data.image_root, cfg.input)
+    n_val = cfg.train.eval_max_images
+    return train_ds, val_ds, list(range(len(val_ds) if n_val is None else min(n_val, len(val_ds))))
+
+
+def _build(cfg: DetectorConfig, device: str) -> tuple[torch.nn.Module, torch.optim.Optimizer, WarmupMultiStepLR,
+                                                      torch.amp.GradScaler]:
+    """Return the model (train mode, on ``device``), SGD, the LR schedule and the AMP grad scaler."""
+    if cfg.train.keep_freed_memory and device == "cpu":
+        keep_freed_memory()  # ~20% faster steps at the study's scale on the CPU (fashionlib/cpumem.py)
+    # NHWC only on GPUs: on the CPU it measured slower for training here (see benchmarks/detector_speed.py).
+    model = build_model(cfg, channels_last=cfg.train.channels_last and device.startswith("cuda")).to(device)
+    model.train()
+    optimizer = make_optimizer(model, cfg)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp and device.startswith("cuda"))
+    return model, optimizer, WarmupMultiStepLR(optimizer, cfg.solver), scaler
+
+
+def _restore(ckpt: Checkpointer, state: dict[str, Any], cfg: DetectorConfig, changes: dict[str, list[Any]],
+             metrics: _Metrics) -> tuple[int, float, dict[str, Any] | None]:
+    """Restore a checkpoint, drop metrics logged after it, apply and log changed settings.
+
+    Returns (iteration, training seconds so far, fixed time schedule or None).
+    """
+    extra = ckpt.load(state)
+    start_iter = int(extra["iteration"])
+    set_rng_state(extra["rng"])
+    metrics.log.truncate_after("iter", start_iter, drop_kinds=("final",))
+    if changes:
+        scheduler = ckpt.checkpointables["scheduler"]
+        old_lr = extra["config"]["solver"]["base_lr"]
+        scheduler.base_lrs = [b * cfg.solver.base_lr / old_lr for b in scheduler.base_lrs]  # every param group
+        scheduler.sync_lr()
+        metrics.row(kind="resume", iter=start_iter, changes=changes)
+    return start_iter, float(extra["elapsed_s"]), extra.get("schedule")
 
 
 def _fix_schedule(cfg: DetectorConfig, it: int, step_times: list[float], remaining_s: float, run: Path,
