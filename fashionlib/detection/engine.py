@@ -365,7 +365,7 @@ def train_loop(
     loader = make_train_loader(train_ds, s.ims_per_batch, seed=t.seed, start_iter=start_iter,
                                num_workers=t.num_workers if device.startswith("cuda") else 0)  # CPU: no workers
 
-    # 3. The loop.
+    # 2. The loop.
     t0 = time.perf_counter()
 
     def elapsed() -> float:  # total training time across sessions: the time budget counts this
