@@ -95,10 +95,10 @@ def main() -> None:
     if args.report:
         table = report(crops, root, args.iters)
         print(table.to_string(index=False))
-        (root / "ablation.json").write_text(table.to_json(orient="records", indent=1), encoding="utf-8")
-        mean = table.groupby("row", sort=False).mean(numeric_only=True).round(3)
-        print("\nmean over seeds:\n" + mean.to_markdown())
-        (root / "ablation.md").write_text(mean.to_markdown() + "\n", encoding="utf-8")
+        out = Path(__file__).resolve().parent / "results" / "gan_ablation.csv"
+        out.parent.mkdir(exist_ok=True)
+        table.to_csv(out, index=False)
+        print(f"wrote {out}")
     else:
         train_rows(crops, root, args.iters, shard, shards)
 

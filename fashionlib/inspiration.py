@@ -405,80 +405,22 @@ def sample_like(netG: Generator, labels: np.ndarray, n: int, seed: int = 0) -> t
     return generate(netG, n, classes=names, seed=seed), names
 
 
-def design_metrics(
-    run: GanRun | str | Path,
-    crops_dir: str | Path,
-    net: FeatureNet,
-    *,
-    n: int = 500,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Return the design metrics table: trained G vs untrained G vs per-pixel Gaussian vs real train crops.
+def recipe_bars(table: pd.DataFrame, study: str, recipe: str) -> pd.DataFrame:
+    """Return the course's bars for the small-data recipe against the study's DCGAN (rows of a compare_designs table).
 
-    Columns: Frechet distance to held-out real crops (val + test) in the crop
-    classifier's feature space, diversity (mean pairwise feature distance),
-    median distance to the nearest training crop, and class agreement (how often
-    the classifier names the requested class; for real crops, its accuracy).
+    The recipe's Frechet distance at most half the study's; its class agreement at least 0.70;
+    its precision and its recall both above the study's.
     """
-    run = run if isinstance(run, GanRun) else load_run(run)
-    config = run.config
-    train = load_crops(crops_dir, "train", config.size, classes=config.classes)
-    real, real_labels = held_out(crops_dir, config.size, config.classes)
-    f_real = embed(net, real)
-    f_train = embed(net, train.images)
-    rng = np.random.default_rng(seed)
-    train_pick = rng.choice(len(train), size=min(n, len(train)), replace=False)
-
-    rows = {}
-
-    def add(name: str, images: Any, names: list[str] | None, iteration: int | None = None) -> None:
-        f = embed(net, images)
-        nn_d, _ = nearest_neighbours(f, f_train, 1)
-        agree = None
-        if names is not None:
-            pred = np.concatenate([net.model(_as_input(images[s : s + 256]))[0].argmax(1).numpy() + 1
-                                   for s in range(0, len(images), 256)])
-            agree = float((pred == np.array([CLASS_IDS[c] for c in names])).mean())
-        rows[name] = {FD_NAME: frechet_distance(f, f_real), "diversity": diversity(f),
-                      "median distance to nearest train crop": float(np.median(nn_d)),
-                      "class agreement": agree, "samples": len(images), "iteration": iteration}
-
-    netG = run.generator()
-    fake, names = sample_like(netG, train.labels, n, seed)
-    with torch.no_grad():
-        add(f"trained generator ({netG.iteration} it.)", fake, names, netG.iteration)
-        untrained = build_generator(config)
-        fake0, names0 = sample_like(untrained, train.labels, n, seed)
-        add("untrained generator (same init)", fake0, names0, 0)
-        add("per-pixel Gaussian of train crops", pixel_gaussian(train.images, n, seed), None)
-        # Real training crops: the floor (their distance to the nearest *other* train crop is 0 by construction).
-        picked = np.asarray(train.images)[np.sort(train_pick)]
-        f_pick = embed(net, picked)
-        rows["real train crops (floor)"] = {
-            FD_NAME: frechet_distance(f_pick, f_real), "diversity": diversity(f_pick),
-            "median distance to nearest train crop": float(np.median(nearest_neighbours(embed(net, real), f_train, 1)[0])),
-            "class agreement": net.val_accuracy, "samples": len(picked), "iteration": None,
-        }
-    table = pd.DataFrame(rows).T
-    table.index.name = "samples from"
-    for col in (FD_NAME, "diversity", "median distance to nearest train crop", "class agreement"):
-        table[col] = pd.to_numeric(table[col]).round(3)
-    return table
-
-
-def bar_check(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Return the issue's two bars as a table: trained < untrained / 2, and trained < per-pixel Gaussian."""
-    fd = metrics[FD_NAME]
-    trained = next(i for i in fd.index if i.startswith("trained"))
-    untrained = next(i for i in fd.index if i.startswith("untrained"))
-    gauss = next(i for i in fd.index if i.startswith("per-pixel"))
+    s, r = table.loc[study], table.loc[recipe]
     rows = [
-        {"bar": "trained < half of untrained", "trained": fd[trained], "threshold": fd[untrained] / 2,
-         "passed": bool(fd[trained] < fd[untrained] / 2)},
-        {"bar": "trained < per-pixel Gaussian", "trained": fd[trained], "threshold": fd[gauss],
-         "passed": bool(fd[trained] < fd[gauss])},
+        ("Frechet distance <= half the study's", r[FD_NAME], s[FD_NAME] / 2, r[FD_NAME] <= s[FD_NAME] / 2),
+        ("class agreement >= 0.70", r["class agreement"], 0.70, r["class agreement"] >= 0.70),
+        ("precision above the study's", r["precision"], s["precision"], r["precision"] > s["precision"]),
+        ("recall above the study's", r["recall"], s["recall"], r["recall"] > s["recall"]),
     ]
-    return pd.DataFrame(rows).set_index("bar").round(3)
+    out = pd.DataFrame(rows, columns=["bar", "small-data recipe", "threshold", "passed"]).set_index("bar")
+    out[["small-data recipe", "threshold"]] = out[["small-data recipe", "threshold"]].astype(float).round(3)
+    return out
 
 
 def save_metrics(table: pd.DataFrame, run_dir: str | Path) -> Path:
@@ -501,11 +443,22 @@ def novelty_figure(
     config = run.config
     train = load_crops(crops_dir, "train", config.size, classes=config.classes)
     netG = run.generator()
-    fake, names = sample_like(netG, train.labels, n, seed)
-    dist, idx = nearest_neighbours(embed(net, fake), embed(net, train.images), k)
-    # Reference: how far held-out real crops are from their nearest training crop.
+    # Only designs inside the real crops' manifold (the precision test) are judged: a blob far from every
+    # training crop is not a new garment, just a failure.
     real, _ = held_out(crops_dir, config.size, config.classes)
-    ref = float(np.median(nearest_neighbours(embed(net, real), embed(net, train.images), 1)[0]))
+    f_real, f_train = embed(net, real), embed(net, train.images)
+    cand, cand_names = sample_like(netG, train.labels, 8 * n, seed)
+    f_cand = embed(net, cand)
+    inside = (np.sqrt(np.clip(_sq_dists(f_cand, f_real), 0, None)) <= knn_radii(f_real, 3)[None, :]).any(axis=1)
+    keep = np.flatnonzero(inside)[:n]
+    if len(keep) == 0:
+        raise GanError(f"none of {len(cand)} designs passes the precision test: nothing to judge for novelty")
+    n = len(keep)
+    fake = cand[keep]
+    names = [cand_names[i] for i in keep] if cand_names else None
+    dist, idx = nearest_neighbours(f_cand[keep], f_train, k)
+    # Reference: how far held-out real crops are from their nearest training crop.
+    ref = float(np.median(nearest_neighbours(f_real, f_train, 1)[0]))
     fig, axes = plt.subplots(n, k + 1, figsize=(1.1 * (k + 1), 1.2 * n))
     axes = np.atleast_2d(axes)
     for r in range(n):
@@ -519,6 +472,44 @@ def novelty_figure(
     fig.suptitle(f"nearest train crops (held-out real: median d={ref:.2f})", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def sweep_change(netG: Generator, *, seed: int = 0, pairs: int = 64, steps: int = 8, k: int = 4,
+                 values: Sequence[float] = (-3, -1.5, 0, 1.5, 3)) -> pd.DataFrame:
+    """Return how much each way of moving through the generator changes the design (mean |pixel change| in [0, 2]).
+
+    For a latent walk (slerp between two noises, same class), a class morph (same noise, class
+    vector from one type to the next) and each slider sweep (-3 .. +3 along one direction), the
+    mean absolute pixel difference between the first and the last picture, averaged over
+    ``pairs`` starting points; beside it the same measure between two random designs of random
+    classes: the "as different as two unrelated designs" reference.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    z0, z1 = torch.randn(pairs, netG.nz, generator=gen), torch.randn(pairs, netG.nz, generator=gen)
+    kk = max(netG.num_classes, 1)
+    ya = torch.randint(kk, (pairs,), generator=gen)
+    yb = torch.randint(kk, (pairs,), generator=gen)
+    names = list(getattr(netG, "class_names", ()))
+
+    def draw(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return generate(netG, z=z, labels=y if netG.num_classes else None)
+
+    def change(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).abs().mean())
+
+    rows = {"two random designs (reference)": change(draw(z0, ya), draw(z1, yb))}
+    rows["latent walk, end to end (same class)"] = change(draw(z0, ya), draw(z1, ya))
+    if netG.num_classes > 1:
+        yb_other = (ya + 1) % netG.num_classes
+        rows[f"class morph ({' -> '.join(names[:2]) if names else 'next class'} ...), same noise"] = change(
+            draw(z0, ya), draw(z0, yb_other))
+    dirs = latent_directions(netG.nz, k, seed)
+    for i, d in enumerate(dirs):
+        rows[f"slider {i + 1}: {values[0]:+g} -> {values[-1]:+g}"] = change(draw(z0 + values[0] * d, ya),
+                                                                       draw(z0 + values[-1] * d, ya))
+    table = pd.DataFrame({"mean |pixel change|": rows})
+    table["vs two random designs"] = table["mean |pixel change|"] / rows["two random designs (reference)"]
+    return table.round({"mean |pixel change|": 3, "vs two random designs": 2})
 
 
 # ---------------------------------------------------------------------------
@@ -672,26 +663,18 @@ def latent_explorer(
 # ---------------------------------------------------------------------------
 
 
-def find_run(profile: Any, size: int = 64, *, train_if_missing: bool = True) -> GanRun:
-    """Return the best finished GAN run of a profile: the real one, else the FAST one, else train a short one."""
-    from fashionlib.gan import ensure_gan, read_state
+def find_run(profile: Any, size: int = 64, recipe: str = "small-data", *, train_if_missing: bool = True) -> GanRun:
+    """Return the finished run of notebook 06 for a recipe (same settings, same crops), or train it when missing."""
+    from fashionlib.crops import ensure_crops
+    from fashionlib.gan import default_config, ensure_gan, read_state, run_dir_for, settings_key
 
-    candidates = [Path(profile.gan_dir(size)), Path(profile.run_dir) / f"gan{size}_fast"]
-    for path in candidates:
-        if (path / "generator.pt").is_file() and read_state(path).get("finished"):
-            run = load_run(path)
-            print(f"using the generator in {path} ({run.state['iteration']} iterations, "
-                  f"stopped by {run.state['stop_reason']})")
-            return run
-    if not train_if_missing:
-        raise GanError(f"no trained {size}x{size} generator in {profile.run_dir}: run notebook 06 first")
-    print(f"no trained {size}x{size} generator found: training a short one (notebook 06 trains the real one)")
-    from dataclasses import replace
-
-    from fashionlib.config import Profile
-
-    fast = replace(profile, fast=True) if isinstance(profile, Profile) else profile
-    return ensure_gan(fast, size)
+    config = default_config(profile, size, recipe)
+    crops_dir = ensure_crops(profile)
+    base = run_dir_for(profile, config)
+    run_dir = base.with_name(f"{base.name}_{settings_key(config, crops_dir)}")
+    if not train_if_missing and read_state(run_dir).get("status") != "finished":
+        raise GanError(f"no trained {size}x{size} {recipe} generator in {profile.run_dir}: run notebook 06 first")
+    return ensure_gan(profile, size, config=config, crops_dir=crops_dir)
 
 
 # ---------------------------------------------------------------------------

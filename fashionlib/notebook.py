@@ -114,3 +114,11 @@ def show_jpeg(fig: object, path: str | Path | None = None, *, quality: int = 85)
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
         return buf.getvalue()
     return Image(data=buf.getvalue(), format="jpeg")
+
+
+def repo_file(relative: str) -> Path | None:
+    """Return a file of the course repository (e.g. a stored benchmark result), or None outside a checkout."""
+    from fashionlib.config import find_home
+
+    path = find_home() / relative
+    return path if path.is_file() else None

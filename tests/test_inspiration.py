@@ -118,34 +118,72 @@ def test_feature_net_learns_the_classes_and_is_cached(crops_dir: Path, feature_n
     assert I.embed(feature_net, imgs).shape == (len(imgs), feature_net.model.feature_dim)
 
 
-def test_design_metrics_and_bars(crops_dir: Path, feature_net: I.FeatureNet, tmp_path: Path) -> None:
+def test_precision_recall_against_hand_made_sets() -> None:
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # Each real point's 1st-nearest-neighbour radius is 1 (the grid spacing).
+    assert np.allclose(I.knn_radii(real, 1), 1.0)
+    inside, far = np.array([[0.5, 0.5], [0.2, 0.1]]), np.array([[5.0, 5.0], [6.0, 5.0]])
+    p, r = I.precision_recall(real, np.concatenate([inside, far]), k=1)
+    assert p == 0.5  # two of four designs fall inside the real balls
+    p_far, r_far = I.precision_recall(real, far, k=1)
+    assert p_far == 0.0 and r_far == 0.0  # blobs far away: neither good nor covering
+    assert I.precision_recall(real, real.copy(), k=1) == (1.0, 1.0)
+    # Collapse: every design on one real point -> perfect precision, and no recall: identical designs give each
+    # other balls of radius 0, so they cover no real crop at all.
+    p_c, r_c = I.precision_recall(real, np.repeat(real[:1], 4, axis=0) + 1e-3, k=1)
+    assert p_c == 1.0 and r_c == 0.0
+
+
+def test_scores_tables_and_bars(crops_dir: Path, feature_net: I.FeatureNet, tmp_path: Path) -> None:
     cfg = G.GanConfig(size=64, ngf=8, ndf=8, batch_size=8, max_iters=3, log_every=3, grid_every=3, ckpt_every=3,
                       n_fixed=6)
     run = G.train_gan(crops_dir, tmp_path / "run", cfg, progress=False, verbose=False)
-    table = I.design_metrics(run, crops_dir, feature_net, n=40)
-    assert [i.split(" (")[0] for i in table.index] == [
-        "trained generator", "untrained generator", "per-pixel Gaussian of train crops", "real train crops"]
-    assert np.isfinite(table[I.FD_NAME].astype(float)).all()
-    # Real training crops are the closest to held-out real crops.
-    assert table[I.FD_NAME].idxmin() == "real train crops (floor)"
-    bars = I.bar_check(table)
-    assert list(bars.index) == ["trained < half of untrained", "trained < per-pixel Gaussian"]
-    fd = table[I.FD_NAME]
-    assert bars.loc["trained < per-pixel Gaussian", "passed"] == (fd.iloc[0] < fd.iloc[2])
-    I.save_metrics(table, run.run_dir)
-    assert (run.run_dir / "design_metrics.json").is_file()
+    netG = run.generator()
+    table = I.compare_designs({"study recipe": netG, "small-data recipe": netG}, crops_dir, feature_net)
+    assert list(table.index) == ["study recipe", "small-data recipe", "untrained generator (same init)",
+                                 "real train crops (reference)"]
+    fd = table[I.FD_NAME].astype(float)
+    assert np.isfinite(fd).all() and fd.idxmin() == "real train crops (reference)"
+    # Real crops are classified as their own class far more often than a 3-iteration generator's designs.
+    agree = table["class agreement"].astype(float)
+    assert agree["real train crops (reference)"] >= 0.9 and agree["real train crops (reference)"] > agree.iloc[0]
+    bars = I.recipe_bars(table, "study recipe", "small-data recipe")
+    assert list(bars["passed"]) == [False, bool(agree.iloc[1] >= 0.7), False, False]  # same generator: not better
 
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = I.novelty_figure(run, crops_dir, feature_net, n=2, k=3)
-    assert len(fig.axes) == 8
-    netG = run.generator()
     assert len(I.designs_by_class(netG, per_class=2).axes) == 6
     assert len(I.interpolation_figure(netG, rows=2, steps=3).axes) == 6
     assert len(I.class_morph_figure(netG, steps=3).axes) == 9
     with pytest.raises(G.GanError, match="conditional"):
         I.class_morph_figure(G.build_generator(replace(cfg, conditional=False)))
+    change = I.sweep_change(netG, pairs=8, k=2)
+    assert change.index[0] == "two random designs (reference)" and (change["mean |pixel change|"] >= 0).all()
+    assert change.loc["two random designs (reference)", "vs two random designs"] == 1.0
+
+
+def test_novelty_judges_only_designs_inside_the_real_manifold(crops_dir: Path, feature_net: I.FeatureNet,
+                                                              tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cfg = G.GanConfig(size=64, ngf=8, ndf=8, batch_size=8, max_iters=1, log_every=1, grid_every=1, ckpt_every=1)
+    run = G.train_gan(crops_dir, tmp_path / "run", cfg, progress=False, verbose=False)
+    # A generator that only draws one flat grey square never passes the precision test: nothing is called new.
+    class Grey(torch.nn.Module):
+        nz, num_classes, class_names, size = 100, 3, ("upper", "lower", "full"), 64
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+            return torch.zeros(len(z), 3, 64, 64) + 0 * self.weight
+
+    run.generator = lambda device="cpu": Grey()  # type: ignore[method-assign]
+    with pytest.raises(G.GanError, match="precision test"):
+        I.novelty_figure(run, crops_dir, feature_net, n=2, k=3)
 
 
 def test_latent_explorer_redraws_on_slider_change(crops_dir: Path, tmp_path: Path) -> None:

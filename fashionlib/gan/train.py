@@ -454,7 +454,9 @@ def ensure_gan(
     if (run_dir / "checkpoints" / "last.pt").is_file():
         state = read_state(run_dir)
         old, _ = read_config(run_dir)
-        if state.get("status") == "finished" and old.max_iters >= config.max_iters:
+        more_time = (state.get("stop_reason") == "max_minutes"
+                     and (config.max_minutes is None or config.max_minutes > (old.max_minutes or 0)))
+        if state.get("status") == "finished" and old.max_iters >= config.max_iters and not more_time:
             run = load_run(run_dir)
             print(f"found a finished run with these settings in {run_dir.name} ({state['iteration']} iterations, "
                   f"{state['elapsed_s'] / 60:.1f} min, stopped by {state.get('stop_reason')}): loading it")
