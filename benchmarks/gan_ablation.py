@@ -1,8 +1,8 @@
 """Ablation of the small-data recipe: add one ingredient at a time, same crops, same budget.
 
-    python benchmarks/gan_ablation.py [--crops runs/sample/crops_gt] [--iters 600] [--report]
+    python benchmarks/gan_ablation.py [--crops runs/sample/crops_gt] [--iters 1000] [--report]
 
-Every row trains ``--iters`` iterations at batch 32 (so every row sees the same
+Every row trains ``--iters`` iterations (default 1000) at batch 32 (so every row sees the same
 images) on the ground-truth crops of the sample, then is scored on the held-out
 crops: Frechet distance and improved precision / recall (k = 3) in the crop
 classifier's features, and class agreement. The last two rows run with two
@@ -52,7 +52,7 @@ def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int 
     for i, (name, seed, cfg) in runs[shard::shards]:
         run_dir = root / f"row{i:02d}_seed{seed}"
         state = read_state(run_dir)
-        if state.get("status") == "finished":
+        if state.get("status") == "finished" and state.get("iteration", 0) >= iters:
             continue
         t0 = time.perf_counter()
         print(f"== {name} (seed {seed}) -> {run_dir.name}", flush=True)
@@ -85,7 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", default="runs/sample/crops_gt")
     ap.add_argument("--root", default="runs/sample/ablation")
-    ap.add_argument("--iters", type=int, default=600)
+    ap.add_argument("--iters", type=int, default=1000)
     ap.add_argument("--report", action="store_true", help="score the finished rows instead of training")
     ap.add_argument("--shard", default="0/1", help="K/N: train every N-th run starting at K (parallel workers)")
     args = ap.parse_args()

@@ -276,6 +276,45 @@ def boxes_from_detections(
     return pd.DataFrame(rows, columns=BOX_COLUMNS)
 
 
+def keep_best_per_image(boxes: pd.DataFrame, max_per_image: int | None) -> pd.DataFrame:
+    """Return at most ``max_per_image`` boxes per photo, the highest-scored (all of them when None)."""
+    if max_per_image is None:
+        return boxes
+    order = boxes.sort_values(["split", "image_id", "score"], ascending=[True, True, False], kind="stable")
+    return order.groupby(["split", "image_id"], sort=False).head(max_per_image).sort_index()
+
+
+def _iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x2 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
+    y2 = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    return inter / (a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter)
+
+
+def detector_crop_quality(det: pd.DataFrame, gt: pd.DataFrame, iou: float = 0.5) -> pd.DataFrame:
+    """Return, per split, how many detector boxes match a ground-truth garment of the same class (IoU >= iou).
+
+    Columns: detector boxes, of which correct (same photo, same class, IoU >= iou): their precision; and the
+    ground-truth garments, of which covered by a correct box: the recall.
+    """
+    cols = ["split", "image_id", "category_id", "box_x", "box_y", "box_w", "box_h"]
+    pairs = det[cols].reset_index().merge(gt[cols], on=["split", "image_id"], suffixes=("", "_gt"))
+    ious = _iou_xywh(pairs[["box_x", "box_y", "box_w", "box_h"]].to_numpy(float),
+                     pairs[["box_x_gt", "box_y_gt", "box_w_gt", "box_h_gt"]].to_numpy(float))
+    good = pairs[(ious >= iou) & (pairs["category_id"] == pairs["category_id_gt"])]
+    rows = []
+    for split in [s for s in SPLITS if s in set(det["split"]) | set(gt["split"])]:
+        g = good[good["split"] == split]
+        n_det, n_gt = int((det["split"] == split).sum()), int((gt["split"] == split).sum())
+        correct = int(g["index"].nunique())
+        covered = int(g.drop_duplicates(["image_id", "box_x_gt", "box_y_gt"]).shape[0])
+        rows.append({"split": split, "detector boxes": n_det, "correct (same class, IoU>=0.5)": correct,
+                     "precision": round(correct / max(n_det, 1), 3), "ground-truth garments": n_gt,
+                     "covered": covered, "recall": round(covered / max(n_gt, 1), 3)})
+    return pd.DataFrame(rows).set_index("split")
+
+
 # ---------------------------------------------------------------------------
 # Building a crop set
 # ---------------------------------------------------------------------------
@@ -293,6 +332,10 @@ class CropConfig:
     classes: tuple[str, ...] = GARMENT_TYPES
     splits: tuple[str, ...] = SPLITS
     max_per_class: int | None = None  # per split; None keeps all
+    # Detector boxes: keep the best-scored box(es) of each photo. DeepFashion labels one garment per photo, and
+    # torchvision's per-class NMS lets one garment come out twice (a dress as "upper" and "full"): without this
+    # the second box becomes a crop with the wrong class. None keeps every box above the score threshold.
+    max_per_image: int | None = 1
     jpeg_quality: int = 95
 
     def __post_init__(self) -> None:
@@ -580,7 +623,7 @@ def choose_source(
             raise CropError(reason.split(":")[0] + ": run the detector notebook (04) first")
         return CropSource("ground truth", coco_dir, reason)
     gt = boxes_from_coco(coco_dir)
-    det = boxes_from_detections(det_dir, coco_dir, score_threshold=score_threshold)
+    det = keep_best_per_image(boxes_from_detections(det_dir, coco_dir, score_threshold=score_threshold), 1)
     n_gt = int((np.minimum(gt["box_w"], gt["box_h"]) >= min_size).sum())
     n_det = int((np.minimum(det["box_w"], det["box_h"]) >= min_size).sum())
     if prefer == "auto" and n_det < min_fraction * n_gt:
@@ -608,6 +651,7 @@ def ensure_crops(
     coco_dir = Path(profile.coco_dir)
     if source.kind == "detector":
         boxes = boxes_from_detections(source.path, coco_dir, config.splits, score_threshold=config.score_threshold)
+        boxes = keep_best_per_image(boxes, config.max_per_image)
     else:
         boxes = boxes_from_coco(source.path, config.splits)
     build_crops(boxes, profile.data_root, out, config, source=source.kind, source_path=source.path, progress=progress)
@@ -748,6 +792,7 @@ def _cmd_crop(args: Any) -> int:
         boxes, kind = boxes_from_coco(source, config.splits), "ground truth"
     elif is_detector_run(source):
         boxes = boxes_from_detections(source, args.coco, config.splits, score_threshold=config.score_threshold)
+        boxes = keep_best_per_image(boxes, config.max_per_image)
         kind = "detector"
     else:
         raise CropError(f"{source} is neither a COCO folder (train.json ...) nor a detector run "

@@ -334,3 +334,24 @@ def test_crop_config_values_are_type_checked() -> None:
     assert cfg.sizes == (64,) and cfg.classes == ("upper",) and cfg.margin == 0.0
     with pytest.raises(ConfigError, match="crops.json: unknown key polcy"):
         C.CropConfig.from_dict({"polcy": "center"}, source="crops.json")
+
+
+def test_cross_class_duplicates_are_suppressed_and_detector_crops_scored() -> None:
+    import pandas as pd
+
+    from fashionlib import crops as C
+
+    cols = ["split", "image_id", "source_image", "category_id", "box_x", "box_y", "box_w", "box_h", "score",
+            "deepfashion_category"]
+    # Photo 1: one dress boxed twice (as "full" 0.9 and as "upper" 0.7); photo 2: one correct pair of trousers.
+    det = pd.DataFrame([("val", 1, "a.jpg", 3, 10, 10, 50, 100, 0.9, 0), ("val", 1, "a.jpg", 1, 10, 10, 50, 60, 0.7, 0),
+                        ("val", 2, "b.jpg", 2, 0, 0, 40, 80, 0.8, 0)], columns=cols)
+    gt = pd.DataFrame([("val", 1, "a.jpg", 3, 12, 10, 48, 100, 1.0, 0), ("val", 2, "b.jpg", 2, 0, 0, 40, 80, 1.0, 0)],
+                      columns=cols)
+    kept = C.keep_best_per_image(det, 1)
+    assert list(kept["category_id"]) == [3, 2]  # the dress keeps its best box, the "upper" duplicate goes
+    assert len(C.keep_best_per_image(det, None)) == 3
+    raw = C.detector_crop_quality(det, gt)
+    assert raw.loc["val", "precision"] == round(2 / 3, 3) and raw.loc["val", "recall"] == 1.0
+    clean = C.detector_crop_quality(kept, gt)
+    assert clean.loc["val", "precision"] == 1.0 and clean.loc["val", "covered"] == 2
