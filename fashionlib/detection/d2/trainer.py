@@ -452,6 +452,12 @@ def train(
         if state is not None:
             trainer.elapsed_before = float(state.get("elapsed_s", 0.0))
             trainer.metrics.truncate_after("iter", trainer.start_iter, drop_kinds=("final",))
+            # detectron2's sampler would restart its seeded stream and replay the first batches: reseed it.
+            reseeded = d2cfg.clone()
+            reseeded.defrost()
+            reseeded.SEED = cfg.train.seed + trainer.start_iter
+            trainer._trainer.data_loader = trainer.build_train_loader(reseeded)
+            trainer._trainer._data_loader_iter_obj = None
         end_iter = cfg.solver.max_iter if stop_at is None else min(stop_at, cfg.solver.max_iter)
         if trainer.start_iter < end_iter:
             (run / FINAL_WEIGHTS).unlink(missing_ok=True)  # superseded by what this session trains
