@@ -122,3 +122,62 @@ def repo_file(relative: str) -> Path | None:
 
     path = find_home() / relative
     return path if path.is_file() else None
+
+
+# ---------------------------------------------------------------------------
+# Stamps: which inputs a stored notebook was made from
+# ---------------------------------------------------------------------------
+
+STAMP_TAG = "stamp"
+
+
+def _digest(*paths: Path) -> str | None:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in paths:
+        if not path.is_file():
+            return None
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def stamp(profile: Profile, *inputs: str) -> dict[str, object]:
+    """Print (as JSON) and return fingerprints of the inputs a notebook used: what its stored outputs came from.
+
+    ``inputs`` name them: ``data`` (the DeepFashion annotation lists), ``coco`` (the converted JSON),
+    ``detector`` (the detector run's final weights), ``crops`` (the crop set) and ``gan64`` (the two 64x64 GAN
+    runs, by settings and iteration). The course's last cell calls this; a test checks that every stored
+    notebook names the same fingerprint for the same input, i.e. the committed outputs come from one run.
+    """
+    import json
+
+    out: dict[str, object] = {"profile": profile.name, "fast": profile.fast}
+    anno = Path(profile.data_root) / "Anno"
+    for name in inputs:
+        if name == "data":
+            out[name] = _digest(anno / "list_bbox.txt", anno / "list_category_img.txt",
+                                Path(profile.data_root) / "Eval" / "list_eval_partition.txt")
+        elif name == "coco":
+            out[name] = _digest(*(Path(profile.coco_dir) / f"{s}.json" for s in ("train", "val", "test")))
+        elif name == "detector":
+            out[name] = _digest(Path(profile.detector_dir) / "model_final.pt")
+        elif name == "crops":
+            from fashionlib.gan import crops_id
+
+            crops = Path(profile.crops_dir)
+            out[name] = crops_id(crops) if (crops / "crops.json").is_file() else None
+        elif name == "gan64":
+            from fashionlib.gan import default_config, read_state, run_dir_for, settings_key
+
+            runs = {}
+            for recipe in ("study", "small-data"):
+                config = default_config(profile, 64, recipe)
+                base = run_dir_for(profile, config)
+                run = base.with_name(f"{base.name}_{settings_key(config, profile.crops_dir)}")
+                runs[recipe] = f"{run.name}@{read_state(run).get('iteration')}"
+            out[name] = runs
+        else:
+            raise ValueError(f"unknown stamp input {name!r}: data, coco, detector, crops or gan64")
+    print(json.dumps(out, sort_keys=True))
+    return out
