@@ -15,7 +15,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill notebooks clean detectron2
+.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation notebooks clean detectron2
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +69,15 @@ bench-detector: sample
 	$(BIN)/python benchmarks/detector_speed.py
 
 bench-gan: sample
-	$(BIN)/python benchmarks/gan_speed.py
+	$(BIN)/python benchmarks/gan_speed.py --recipes study small-data --breakdown
+
+# The small-data recipe, one ingredient at a time (9 runs of 1,000 iterations: about an hour on 2 idle cores,
+# two runs at a time); finished runs are reused, so it can be stopped and restarted.
+bench-gan-ablation: sample
+	$(BIN)/fashionlib crop runs/$(PROFILE)/coco --images data/sample/DeepFashion --out runs/$(PROFILE)/crops_gt
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_ablation.py --shard 0/2 & \
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_ablation.py --shard 1/2; wait
+	$(BIN)/python benchmarks/gan_ablation.py --report
 
 # ~5 minutes, ~8 GB RAM: COCO evaluation of 40,000 images x 100 detections vs pycocotools' own evaluate+accumulate.
 bench-eval: setup

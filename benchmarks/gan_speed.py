@@ -1,4 +1,4 @@
-"""DCGAN training speed: fashionlib's trainer vs the common tutorial pipeline, measured in the same run.
+"""GAN training speed: fashionlib's trainer vs the common tutorial pipeline, for both recipes, in the same run.
 
 Baseline ("tutorial"): the PyTorch DCGAN tutorial's pipeline on the same crops:
 ``ImageFolder`` of JPEG crops, per-item decode + Resize + CenterCrop + ToTensor +
@@ -16,7 +16,14 @@ machine hits both alike; each round times a few iterations after a warm-up.
 Times are wall-clock per iteration (data wait included); images/s = batch /
 median seconds per iteration.
 
+The small-data recipe is timed the same way: the tutorial-style data pipeline
+feeding the recipe's models and step (``fashionlib.gan.gan_step`` with hinge
+loss, DiffAugment, EMA) against ``train_gan`` with the recipe's config.
+``--breakdown`` profiles one step per recipe (torch.profiler) and groups its CPU
+time by kind of work: where a step's time goes.
+
     python benchmarks/gan_speed.py                     # CPU, 64x64, batch 64 (~3 min on 2 cores)
+    python benchmarks/gan_speed.py --recipes study small-data --breakdown
     python benchmarks/gan_speed.py --device cuda --sizes 64 128 --amp both
 """
 
@@ -103,14 +110,48 @@ def tutorial_times(loader: torch.utils.data.DataLoader, size: int, iters: int, w
     return times
 
 
+def tutorial_recipe_times(loader: torch.utils.data.DataLoader, size: int, iters: int, warmup: int, device: str,
+                          seed: int = 0) -> list[float]:
+    """Return seconds per iteration of the small-data recipe's step fed by the tutorial's data pipeline (NCHW)."""
+    import copy
+    from functools import partial
+
+    from fashionlib.gan import build_models, diff_augment, ema_update, gan_step, recipe_config
+
+    cfg = recipe_config("small-data", size=size, conditional=False, seed=seed)
+    dev = torch.device(device)
+    netG, netD = (m.to(dev) for m in build_models(cfg))
+    ema = copy.deepcopy(netG).requires_grad_(False)
+    optD = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    optG = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    augment = partial(diff_augment, policy=cfg.diffaugment)
+    times: list[float] = []
+    it = iter(loader)
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        try:
+            data = next(it)
+        except StopIteration:
+            it = iter(loader)
+            data = next(it)
+        stats = gan_step(netG, netD, optG, optD, data[0].to(dev), None, nz=cfg.nz, loss=cfg.loss, augment=augment)
+        ema_update(ema, netG, cfg.ema_decay)
+        _ = {k: float(v) for k, v in stats.items()}  # the tutorial reads its numbers every step
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
 def ours_times(crops_dir: Path, size: int, batch_size: int, iters: int, warmup: int, device: str,
-               amp: bool = True, channels_last: bool = True, seed: int = 0) -> list[float]:
+               amp: bool = True, channels_last: bool = True, seed: int = 0, recipe: str = "study") -> list[float]:
     """Return seconds per iteration of fashionlib's trainer (after ``warmup`` iterations)."""
-    from fashionlib.gan import GanConfig, train_gan
+    from fashionlib.gan import recipe_config, train_gan
 
     n = warmup + iters
-    cfg = GanConfig(size=size, conditional=False, batch_size=batch_size, max_iters=n, log_every=n, grid_every=n,
-                    ckpt_every=n, amp=amp, channels_last=channels_last, seed=seed)
+    cfg = recipe_config(recipe, size=size, conditional=False, batch_size=batch_size, max_iters=n, log_every=n,
+                        grid_every=n, ckpt_every=n, amp=amp, channels_last=channels_last, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         if device == "cuda":
             # Per-step times are measured without a per-step sync; time the whole loop instead.
@@ -126,6 +167,66 @@ def ours_times(crops_dir: Path, size: int, batch_size: int, iters: int, warmup: 
             return [total / iters] * iters
         run = train_gan(crops_dir, Path(tmp) / "run", cfg, device=device, progress=False, verbose=False)
         return run.metrics["seconds"].tolist()[warmup:]
+
+
+CATEGORIES = (  # (label, substrings of aten op names), first match wins
+    ("convolutions (forward + backward)", ("convolution", "conv2d", "conv_transpose", "mkldnn_conv")),
+    ("batch norm", ("batch_norm",)),
+    ("optimizer (Adam) and EMA", ("_foreach", "adam", "lerp")),
+    ("augmentation and data indexing", ("index", "gather", "pad", "roll", "where", "randint", "rand", "flip")),
+    ("linear layers and spectral norm", ("addmm", "mm", "mv", "linalg", "norm", "embedding")),
+)
+
+
+def step_breakdown(crops_dir: Path, size: int, recipe: str, batch_size: int, steps: int = 3) -> dict[str, float]:
+    """Return the share of one training step's CPU time per kind of work, for a recipe (torch.profiler)."""
+    import copy
+    from functools import partial
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from fashionlib.crops import load_crops
+    from fashionlib.gan import (
+        CropBatches,
+        build_models,
+        diff_augment,
+        ema_update,
+        gan_step,
+        recipe_config,
+        uint8_to_input,
+    )
+
+    cfg = recipe_config(recipe, size=size, batch_size=batch_size)
+    netG, netD = build_models(cfg)
+    netG.to(memory_format=torch.channels_last)
+    netD.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(netG).requires_grad_(False) if cfg.ema_decay else None
+    optD = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    optG = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    augment = partial(diff_augment, policy=cfg.diffaugment) if cfg.diffaugment else (lambda x: x)
+    crops = load_crops(crops_dir, "train", size)
+    batches = CropBatches(crops.images, crops.labels - 1, batch_size, 0, torch.device("cpu"))
+
+    def one(i: int) -> None:
+        u8, y = batches.batch(i)
+        gan_step(netG, netD, optG, optD, uint8_to_input(u8, torch.device("cpu")), y, nz=cfg.nz, loss=cfg.loss,
+                 augment=augment)
+        if ema is not None:
+            ema_update(ema, netG, cfg.ema_decay)
+
+    one(0)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(1, steps + 1):
+            one(i)
+    totals: dict[str, float] = {label: 0.0 for label, _ in CATEGORIES}
+    totals["everything else (elementwise, activations, losses)"] = 0.0
+    for ev in prof.key_averages():
+        name = ev.key.lower()
+        label = next((lab for lab, keys in CATEGORIES if any(k in name for k in keys)),
+                     "everything else (elementwise, activations, losses)")
+        totals[label] += ev.self_cpu_time_total
+    whole = sum(totals.values()) or 1.0
+    return {k: round(100 * v / whole, 1) for k, v in totals.items()}
 
 
 def data_rates(crops_dir: Path, size: int, batch_size: int, workers: int, batches: int) -> dict[str, float]:
@@ -166,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--amp", default="on", choices=["on", "off", "both"], help="mixed precision (CUDA only)")
     parser.add_argument("--ablation", action="store_true", help="also time ours without channels_last")
+    parser.add_argument("--recipes", nargs="+", default=["study"], choices=["study", "small-data"])
+    parser.add_argument("--breakdown", action="store_true", help="profile one step per recipe: where the time goes")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -192,20 +295,25 @@ def main(argv: list[str] | None = None) -> int:
         loader = tutorial_loader(crops_dir, size, args.batch_size, args.workers)
         samples: dict[str, list[float]] = {}
         for r in range(args.rounds):
-            samples.setdefault("tutorial (ImageFolder + JPEG decode, NCHW)", []).extend(
-                tutorial_times(loader, size, args.iters, args.warmup, args.device, seed=r))
-            for amp in amps:
-                name = "fashionlib (uint8 cache, channels_last" + (", AMP" if amp else "") + ")"
-                samples.setdefault(name, []).extend(
-                    ours_times(crops_dir, size, args.batch_size, args.iters, args.warmup, args.device, amp=amp, seed=r))
-            if args.ablation:
-                samples.setdefault("fashionlib without channels_last", []).extend(
-                    ours_times(crops_dir, size, args.batch_size, args.iters, args.warmup, args.device, amp=False,
-                               channels_last=False, seed=r))
+            for recipe in args.recipes:
+                tag = "" if recipe == "study" else " [small-data]"
+                timer = tutorial_times if recipe == "study" else tutorial_recipe_times
+                samples.setdefault(f"tutorial (ImageFolder + JPEG decode, NCHW){tag}", []).extend(
+                    timer(loader, size, args.iters, args.warmup, args.device, seed=r))
+                for amp in amps:
+                    name = "fashionlib (uint8 cache, channels_last" + (", AMP" if amp else "") + ")" + tag
+                    samples.setdefault(name, []).extend(ours_times(
+                        crops_dir, size, args.batch_size, args.iters, args.warmup, args.device, amp=amp, seed=r,
+                        recipe=recipe))
+                if args.ablation:
+                    samples.setdefault(f"fashionlib without channels_last{tag}", []).extend(
+                        ours_times(crops_dir, size, args.batch_size, args.iters, args.warmup, args.device, amp=False,
+                                   channels_last=False, seed=r, recipe=recipe))
             print(f"  {size}px round {r + 1}/{args.rounds} done", flush=True)
         del loader
-        base = statistics.median(samples["tutorial (ImageFolder + JPEG decode, NCHW)"])
         for name, ts in samples.items():
+            tag = " [small-data]" if name.endswith("[small-data]") else ""
+            base = statistics.median(samples[f"tutorial (ImageFolder + JPEG decode, NCHW){tag}"])
             med = statistics.median(ts)
             rows.append({"size": size, "pipeline": name, "iterations": len(ts), "s/iter (median)": round(med, 3),
                          "s/iter (min)": round(min(ts), 3), "images/s": round(args.batch_size / med, 1),
@@ -218,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     print()
     print(table.to_string(index=False))
+    if args.breakdown and args.device == "cpu":
+        shares = {recipe: step_breakdown(crops_dir, args.sizes[0], recipe, args.batch_size) for recipe in args.recipes}
+        print(f"\nwhere a {args.sizes[0]}px step's CPU time goes (% of self CPU time, torch.profiler, batch "
+              f"{args.batch_size}):")
+        print(pd.DataFrame(shares).to_string())
     if args.json:
         Path(args.json).write_text(json.dumps({"device": device_name, "rows": rows}, indent=1))
     return 0

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from fashionlib.crops import CLASS_IDS, CLASS_NAMES, load_crops
-from fashionlib.gan import GanError, GanRun, Generator, build_generator, generate, load_run, to_uint8
+from fashionlib.gan import GanError, GanRun, Generator, build_generator, generate, to_uint8
 from fashionlib.runio import atomic_torch_save, atomic_write_json
 
 FEATURE_SIZE = 64  # the classifier sees 64x64 crops (128x128 images are area-downsampled)

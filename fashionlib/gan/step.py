@@ -12,7 +12,8 @@ This is the code notebook 06 shows. Two losses:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
