@@ -53,6 +53,7 @@ notebooks: sample
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb"; \
 	  $(BIN)/papermill --cwd notebooks "$$nb" "$$nb" || exit 1; \
+	  $(BIN)/python -m fashionlib.notebook "$$nb" || exit 1; \
 	done
 
 lab: setup

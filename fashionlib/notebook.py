@@ -181,3 +181,37 @@ def stamp(profile: Profile, *inputs: str) -> dict[str, object]:
             raise ValueError(f"unknown stamp input {name!r}: data, coco, detector, crops or gan64")
     print(json.dumps(out, sort_keys=True))
     return out
+
+
+def strip_progress_widgets(path: str | Path) -> int:
+    """Remove progress-bar widget outputs (and saved widget state) from a stored notebook; return how many.
+
+    An executed notebook stores each tqdm bar as a widget whose text fallback is its *first* state
+    (``0/900``), which reads as if nothing ran; the training cells print their own log lines anyway.
+    """
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(str(path), 4)
+    bar = re.compile(r"\d+/\d+|\d+%\|")
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data and bar.search(str(data.get("text/plain", ""))):
+                removed += 1
+                continue
+            kept.append(out)
+        cell.outputs = kept
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, str(path))
+    return removed
+
+
+if __name__ == "__main__":  # python -m fashionlib.notebook NOTEBOOK...: strip progress widgets after papermill
+    for arg in sys.argv[1:]:
+        print(f"{arg}: removed {strip_progress_widgets(arg)} progress-bar outputs")

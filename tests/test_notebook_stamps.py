@@ -59,3 +59,23 @@ def test_disagreements_are_found() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_each_notebook_has_a_stamp_cell(path: Path) -> None:
     read_stamp(path)  # raises unless exactly one stamp cell
+
+
+def test_progress_widgets_are_stripped_and_other_outputs_kept(tmp_path: Path) -> None:
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from fashionlib.notebook import strip_progress_widgets
+
+    bar = new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+                                           "text/plain": "crops:   0%|          | 0/900 [00:00<?, ?it/s]"})
+    explorer = new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "y"},
+                                                "text/plain": "HBox(children=(VBox(),))"})
+    text = new_output("stream", name="stdout", text="stopped at iteration 900\n")
+    nb = new_notebook(cells=[new_code_cell("train()", outputs=[bar, text, explorer])],
+                      metadata={"widgets": {"state": {}}})
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    assert strip_progress_widgets(path) == 1
+    again = nbformat.read(str(path), 4)
+    assert [o.get("name") or o["data"]["text/plain"][:4] for o in again.cells[0].outputs] == ["stdout", "HBox"]
+    assert "widgets" not in again.metadata
