@@ -11,7 +11,8 @@ with ``--resume`` until it ends, and checked:
 
 A trainer is described by a :class:`Trainer`: a function from the run folder to the command line of a
 fresh run, plus how to resume it and where its files are. ``detector_trainer`` is the one for
-``fashionlib train-detector``; another trainer is one more ``Trainer(...)`` in ``trainers()``.
+``fashionlib train-detector``, ``gan_trainer`` the one for ``fashionlib train-gan``; another trainer is
+one more ``Trainer(...)`` in ``trainers()``.
 
     python benchmarks/kill_resume.py                 # every trainer, 5 kill points each
     python benchmarks/kill_resume.py --kills 8 --seed 1
@@ -58,8 +59,8 @@ def detector_config_text(max_iter: int = 60, checkpoint_every: int = 7, eval_eve
             .replace("CKPT_EVERY", str(checkpoint_every)).replace("EVAL_EVERY", str(eval_every)))
 
 
-def checkpoint_tensors(run: Path) -> dict[str, Any]:
-    """Return every tensor of ``checkpoints/last.pt`` and of ``model_final.pt`` (if any), by dotted name."""
+def checkpoint_tensors(run: Path, final: str = "model_final.pt") -> dict[str, Any]:
+    """Return every tensor of ``checkpoints/last.pt`` and of the final weights file ``final`` (if any), by dotted name."""
     import torch
 
     out: dict[str, Any] = {}
@@ -75,9 +76,14 @@ def checkpoint_tensors(run: Path) -> dict[str, Any]:
                 walk(v, f"{name}.{i}")
 
     walk(torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False), "last")
-    if (run / "model_final.pt").is_file():
-        walk(torch.load(run / "model_final.pt", map_location="cpu", weights_only=False), "final")
+    if (run / final).is_file():
+        walk(torch.load(run / final, map_location="cpu", weights_only=False), "final")
     return out
+
+
+def gan_tensors(run: Path) -> dict[str, Any]:
+    """Return every tensor of a GAN run's ``checkpoints/last.pt`` and ``generator.pt``, by dotted name."""
+    return checkpoint_tensors(run, final="generator.pt")
 
 
 def first_checkpoint(run: Path) -> bool:
@@ -96,7 +102,7 @@ class Trainer:
     tensors: Callable[[Path], dict[str, Any]] = checkpoint_tensors  # what must be bit-identical
     metrics_file: str = "metrics.jsonl"
     iter_key: str = "iter"
-    train_kind: str = "train"  # rows of this "kind" must cover 1..N once each
+    train_kind: str | None = "train"  # rows of this "kind" must cover 1..N once each (None: every row)
     volatile: tuple[str, ...] = ("sec_per_iter", "elapsed_s")  # row keys that are timings, not results
     env: dict[str, str] = field(default_factory=lambda: {"OMP_NUM_THREADS": "1"})
 
@@ -148,8 +154,10 @@ def metrics_problems(trainer: Trainer, run: Path, reference: Path) -> list[str]:
         return [{k: v for k, v in json.loads(ln).items() if k not in trainer.volatile} for ln in lines]
 
     got, want = rows(run), rows(reference)
-    iters = [r[trainer.iter_key] for r in got if r.get("kind") == trainer.train_kind]
-    expected = [r[trainer.iter_key] for r in want if r.get("kind") == trainer.train_kind]
+    def train_iters(table: list[dict[str, Any]]) -> list[int]:
+        return [r[trainer.iter_key] for r in table if trainer.train_kind is None or r.get("kind") == trainer.train_kind]
+
+    iters, expected = train_iters(got), train_iters(want)
     problems = []
     dup = sorted({i for i in iters if iters.count(i) > 1})
     missing = sorted(set(expected) - set(iters))
@@ -196,15 +204,35 @@ def detector_trainer(coco: Path, images: Path, config_file: Path) -> Trainer:
                                             str(coco), "--images", str(images), "--out", str(run), "--device", "cpu"])
 
 
+def gan_trainer(crops: Path, iters: int = 60, ckpt_every: int = 7) -> Trainer:
+    """Return the kill-test description of ``fashionlib train-gan`` (small-data recipe, 64 px) on a crop folder."""
+    exe = str(Path(sys.executable).with_name("fashionlib"))
+    return Trainer("gan", lambda run: [exe, "train-gan", str(crops), "--recipe", "small-data", "--batch-size", "8",
+                                       "--iters", str(iters), "--ckpt-every", str(ckpt_every), "--device", "cpu",
+                                       "--out", str(run)],
+                   tensors=gan_tensors, train_kind=None, volatile=("seconds",))
+
+
+def small_crops(coco: Path, images: Path, out: Path) -> Path:
+    """Write a small 64 px crop folder (40 ground-truth crops per class, train split) and return it."""
+    exe = str(Path(sys.executable).with_name("fashionlib"))
+    subprocess.run([exe, "crop", str(coco), "--images", str(images), "--out", str(out), "--max-per-class", "40",
+                    "--size", "64", "--splits", "train"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return out
+
+
 def trainers(workdir: Path) -> list[Trainer]:
-    """Return every trainer the benchmark checks (the detector on the sample profile's COCO files)."""
+    """Return every trainer the benchmark checks: the detector and the GAN, on the sample profile's data."""
     from fashionlib.coco import ensure_coco
     from fashionlib.config import get_profile
 
     profile = get_profile("sample")
+    coco = ensure_coco(profile)
     config_file = workdir / "detector.yaml"
     config_file.write_text(detector_config_text())
-    return [detector_trainer(ensure_coco(profile), profile.data_root, config_file)]
+    return [detector_trainer(coco, profile.data_root, config_file),
+            gan_trainer(small_crops(coco, profile.data_root, workdir / "crops"))]
 
 
 def main(argv: list[str] | None = None) -> int:
