@@ -84,9 +84,18 @@ bench-gan-ablation: sample
 bench-eval: setup
 	$(BIN)/python benchmarks/eval_speed.py
 
-# ~2 minutes: SIGKILL each trainer at 5 random moments after its first checkpoint, resume, compare bit for bit.
+# ~8 minutes on 2 busy cores: SIGKILL each trainer (detector, GAN) at 5 random moments after its first checkpoint,
+# resume, compare bit for bit.
 bench-kill: sample
 	$(BIN)/python benchmarks/kill_resume.py
+
+# Not in CI (slow): the full profile's code path on a generated DeepFashion-format tree of 20,000 images:
+# convert, the study detector config for 2 iterations, evaluation on the whole val split, crops, 3 GAN
+# iterations at 64 and 128 px; each stage's wall time and peak memory (README: Full profile smoke test).
+# SMOKE_ARGS="--images 2000 --eval-max-images 60" runs the reduced version.
+.PHONY: smoke-full
+smoke-full: setup
+	$(BIN)/python benchmarks/smoke_full.py $(SMOKE_ARGS)
 
 # Optional second detector engine (fashionlib train-detector --engine detectron2). detectron2 is not on
 # PyPI, so DETECTRON2 names what to install: a wheel, a source tarball or a pip URL. Default: the vendored
