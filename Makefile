@@ -15,7 +15,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation notebooks clean detectron2
+.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation notebooks clean detectron2 test-widgets7 test-browser
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ test: sample
 
 unit: setup
 	FASHIONLIB_FAST=1 $(BIN)/python -m pytest tests
+
+# The widget tests under Colab's ipywidgets 7 (a throwaway venv; needs the package index, else skipped). ~30 s.
+test-widgets7: setup
+	FASHIONLIB_FAST=1 $(BIN)/python -m pytest -rs tests/test_widgets7.py
+
+# Outside `make test` (a few minutes on 2 busy cores): JupyterLab served locally, Debian's headless Chromium
+# (apt-get install chromium; nothing downloads a browser) opens notebook 07's explorer, drags a latent slider and
+# compares two screenshots of the design (saved in runs/$(PROFILE)/browser/).
+test-browser: setup
+	$(BIN)/python tests/browser_check.py
 
 nbval: sample
 	FASHIONLIB_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks -p no:cacheprovider
