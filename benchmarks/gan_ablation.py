@@ -81,6 +81,37 @@ def report(crops: Path, root: Path, iters: int) -> pd.DataFrame:
     return table
 
 
+TABLE_TAG = "ablation-table"  # the markdown cell of notebook 06 that quotes the stored result
+COLUMNS = ["Frechet distance (crop-classifier features)", "precision", "recall", "class agreement"]
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """Return the ablation as a markdown table: one line per row, mean over seeds (and the spread when 2 seeds)."""
+    lines = ["| ingredient added | seeds | Fréchet distance ↓ | precision ↑ | recall ↑ | class agreement ↑ |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row, group in table.groupby("row", sort=False):
+        cells = []
+        for col in COLUMNS:
+            values = group[col].astype(float)
+            cell = f"{values.mean():.3f}" if col != COLUMNS[0] else f"{values.mean():.2f}"
+            if len(values) > 1:
+                cell += f" ± {(values.max() - values.min()) / 2:.{2 if col == COLUMNS[0] else 3}f}"
+            cells.append(cell)
+        lines.append(f"| {row} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_into_notebook(table: pd.DataFrame, notebook: Path) -> None:
+    """Replace the table in notebook 06's cell tagged ``ablation-table`` (source only; outputs untouched)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), 4)
+    cell = next(c for c in nb.cells if TABLE_TAG in c.metadata.get("tags", []))
+    head = cell.source.split("\n| ingredient added")[0].rstrip()
+    cell.source = head + "\n\n" + markdown_table(table)
+    nbformat.write(nb, str(notebook))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", default="runs/sample/crops_gt")
@@ -99,6 +130,8 @@ def main() -> None:
         out.parent.mkdir(exist_ok=True)
         table.to_csv(out, index=False)
         print(f"wrote {out}")
+        print(markdown_table(table))
+        write_into_notebook(table, Path(__file__).resolve().parents[1] / "notebooks" / "06_train_dcgan.ipynb")
     else:
         train_rows(crops, root, args.iters, shard, shards)
 

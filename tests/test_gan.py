@@ -418,7 +418,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_weights(crops_dir: Path, tmp_
     import time
 
     base = [sys.executable, "-m", "fashionlib", "train-gan", str(crops_dir), "--recipe", "small-data",
-            "--batch-size", "8", "--iters", "30", "--ckpt-every", "4", "--device", "cpu"]
+            "--batch-size", "4", "--iters", "16", "--ckpt-every", "4", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(base + ["--out", str(tmp_path / "straight")], check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
@@ -436,4 +436,21 @@ def test_kill_9_and_resume_gives_the_uninterrupted_weights(crops_dir: Path, tmp_
     for k in a:
         assert torch.equal(a[k], b[k]), k
     iters = [json.loads(line)["iter"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
-    assert iters == list(range(30))  # no iteration missing or logged twice
+    assert iters == list(range(16))  # no iteration missing or logged twice
+
+
+def test_notebook_06_quotes_the_stored_ablation_result() -> None:
+    import sys
+
+    import nbformat
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    import gan_ablation
+
+    nb = nbformat.read(str(root / "notebooks" / "06_train_dcgan.ipynb"), 4)
+    cell = next(c for c in nb.cells if gan_ablation.TABLE_TAG in c.metadata.get("tags", []))
+    stored = root / "benchmarks" / "results" / "gan_ablation.csv"
+    assert stored.is_file(), "run `make bench-gan-ablation` to store the ablation result"
+    assert cell.source.endswith(gan_ablation.markdown_table(pd.read_csv(stored)))

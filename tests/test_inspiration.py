@@ -235,3 +235,20 @@ def test_inception_fid_runs_with_a_local_weights_file(monkeypatch: pytest.Monkey
     feats = I.inception_features(I.inception_model(), a)
     assert feats.shape == (3, 2048)
     assert I.inception_frechet_distance(a, a) == pytest.approx(0, abs=1e-3)
+
+
+def test_classifier_is_scored_on_confirmed_labels_only(tmp_path: Path) -> None:
+    import pandas as pd
+
+    crops_dir = make_crop_folder(tmp_path, 12)
+    manifest = pd.read_csv(crops_dir / "manifest.csv")
+    # A detector that got a third of the held-out crops wrong: their labels are shifted to another class, and,
+    # as boxes_from_detections does, they carry no DeepFashion category (the annotation does not confirm them).
+    wrong = (manifest["split"] != "train") & (manifest["index"] % 3 == 0)
+    manifest.loc[wrong, "category_id"] = manifest.loc[wrong, "category_id"] % 3 + 1
+    manifest.loc[wrong, "deepfashion_category"] = 0
+    manifest.to_csv(crops_dir / "manifest.csv", index=False)
+    net = I.train_feature_net(crops_dir, epochs=6, progress=False)
+    assert net.val_accuracy >= 0.9  # the confirmed crops: classes differ by colour in the fixture
+    assert net.val_accuracy_all_labels is not None and net.val_accuracy_all_labels < net.val_accuracy - 0.2
+    assert "held-out type accuracy vs detector labels" in net.summary().columns

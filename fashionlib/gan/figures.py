@@ -100,8 +100,12 @@ def plot_curves(run: GanRun, *, smooth: int = 10, study: str | None = None) -> A
     return fig
 
 
-def progress_figure(run: GanRun, n: int = 4) -> Any:
-    """Return a figure with n fixed-noise grids spread over training (first, ..., last)."""
+def progress_figure(run: GanRun, n: int = 3) -> Any:
+    """Return a figure with n fixed-noise grids spread over training (first, ..., last), one above the other.
+
+    Each grid is drawn at its native resolution (one screen pixel per image pixel at 80 dpi), so 64-px
+    designs stay readable.
+    """
     import matplotlib.pyplot as plt
     from PIL import Image
 
@@ -109,13 +113,18 @@ def progress_figure(run: GanRun, n: int = 4) -> Any:
     if not grids:
         raise GanError(f"{run.run_dir} has no progress grids yet")
     pick = [grids[i] for i in sorted({round(i * (len(grids) - 1) / max(n - 1, 1)) for i in range(n)})]
-    fig, axes = plt.subplots(1, len(pick), figsize=(3.2 * len(pick), 3.4))
-    for ax, path in zip(np.atleast_1d(axes), pick):
+    images = []
+    for path in pick:
         with Image.open(path) as im:
-            ax.imshow(im.convert("RGB"))
+            images.append(np.asarray(im.convert("RGB")))
+    h, w = images[0].shape[:2]
+    dpi = 80
+    fig, axes = plt.subplots(len(images), 1, figsize=(w / dpi, len(images) * (h + 18) / dpi), dpi=dpi)
+    for ax, path, img in zip(np.atleast_1d(axes), pick, images):
+        ax.imshow(img, interpolation="nearest")
         ax.set_title(f"iteration {int(path.stem.split('_')[1])}", fontsize=9)
         ax.axis("off")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 18 / (len(images) * (h + 18)), hspace=18 / h)
     return fig
 
 

@@ -459,7 +459,11 @@ def ensure_gan(
         if state.get("status") == "finished" and old.max_iters >= config.max_iters and not more_time:
             run = load_run(run_dir)
             print(f"found a finished run with these settings in {run_dir.name} ({state['iteration']} iterations, "
-                  f"{state['elapsed_s'] / 60:.1f} min, stopped by {state.get('stop_reason')}): loading it")
+                  f"{state['elapsed_s'] / 60:.1f} min, stopped by {state.get('stop_reason')}): loading it. "
+                  "Its training log:")
+            from fashionlib.gan.figures import log_lines
+
+            print("\n".join(log_lines(run)))
             return run
         print(f"resuming the run in {run_dir.name} from iteration {state.get('iteration', 0)}")
         return train_gan(crops_dir, run_dir, config, resume=True, device=profile.device, progress=progress)
