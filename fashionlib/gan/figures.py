@@ -112,7 +112,10 @@ def progress_figure(run: GanRun, n: int = 3) -> Any:
     grids = run.grids()
     if not grids:
         raise GanError(f"{run.run_dir} has no progress grids yet")
-    pick = [grids[i] for i in sorted({round(i * (len(grids) - 1) / max(n - 1, 1)) for i in range(n)})]
+    if n == 1:
+        pick = grids[-1:]  # one grid: the last one
+    else:
+        pick = [grids[i] for i in sorted({round(i * (len(grids) - 1) / max(n - 1, 1)) for i in range(n)})]
     images = []
     for path in pick:
         with Image.open(path) as im:
