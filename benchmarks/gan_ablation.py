@@ -47,9 +47,12 @@ def row_configs(iters: int) -> list[tuple[str, int, object]]:
     return out
 
 
-def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int = 1) -> None:
+def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int = 1,
+               only: set[int] | None = None) -> None:
     runs = list(enumerate(row_configs(iters)))[::-1]  # the full recipe first: the row most worth seeing early
     for i, (name, seed, cfg) in runs[shard::shards]:
+        if only is not None and i not in only:
+            continue
         run_dir = root / f"row{i:02d}_seed{seed}"
         state = read_state(run_dir)
         if state.get("status") == "finished" and state.get("iteration", 0) >= iters:
@@ -119,6 +122,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=1000)
     ap.add_argument("--report", action="store_true", help="score the finished rows instead of training")
     ap.add_argument("--shard", default="0/1", help="K/N: train every N-th run starting at K (parallel workers)")
+    ap.add_argument("--only", default=None, help="comma-separated run numbers to train (e.g. 0,2)")
     args = ap.parse_args()
     crops, root = Path(args.crops), Path(args.root)
     shard, shards = (int(v) for v in args.shard.split("/"))
@@ -133,7 +137,8 @@ def main() -> None:
         print(markdown_table(table))
         write_into_notebook(table, Path(__file__).resolve().parents[1] / "notebooks" / "06_train_dcgan.ipynb")
     else:
-        train_rows(crops, root, args.iters, shard, shards)
+        only = {int(v) for v in args.only.split(",")} if args.only else None
+        train_rows(crops, root, args.iters, shard, shards, only)
 
 
 if __name__ == "__main__":
