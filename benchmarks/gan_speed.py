@@ -58,6 +58,27 @@ def tutorial_loader(crops_dir: Path, size: int, batch_size: int, workers: int) -
                                        drop_last=True, persistent_workers=workers > 0)
 
 
+def endless(loader: torch.utils.data.DataLoader):  # noqa: ANN201 - a generator of batches
+    """Yield the loader's batches forever, starting a new epoch (and its worker start-up) when one ends."""
+    while True:
+        yield from loader
+
+
+def recipe_parts(cfg, device: torch.device):  # noqa: ANN001, ANN201
+    """Return (G, D, EMA copy of G or None, optG, optD, augment) of a GAN config, as the trainer builds them."""
+    import copy
+    from functools import partial
+
+    from fashionlib.gan import build_models, diff_augment
+
+    netG, netD = (m.to(device) for m in build_models(cfg))
+    ema = copy.deepcopy(netG).requires_grad_(False) if cfg.ema_decay else None
+    optD = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    optG = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    augment = partial(diff_augment, policy=cfg.diffaugment) if cfg.diffaugment else (lambda x: x)
+    return netG, netD, ema, optG, optD, augment
+
+
 def tutorial_times(loader: torch.utils.data.DataLoader, size: int, iters: int, warmup: int, device: str,
                    seed: int = 0) -> list[float]:
     """Return seconds per iteration of the tutorial's training loop (after ``warmup`` iterations)."""
@@ -73,14 +94,10 @@ def tutorial_times(loader: torch.utils.data.DataLoader, size: int, iters: int, w
     optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
     times: list[float] = []
-    it = iter(loader)
+    batches = endless(loader)
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        try:
-            data = next(it)
-        except StopIteration:
-            it = iter(loader)
-            data = next(it)
+        data = next(batches)
         netD.zero_grad()
         real = data[0].to(dev)
         b = real.size(0)
@@ -113,27 +130,16 @@ def tutorial_times(loader: torch.utils.data.DataLoader, size: int, iters: int, w
 def tutorial_recipe_times(loader: torch.utils.data.DataLoader, size: int, iters: int, warmup: int, device: str,
                           seed: int = 0) -> list[float]:
     """Return seconds per iteration of the small-data recipe's step fed by the tutorial's data pipeline (NCHW)."""
-    import copy
-    from functools import partial
-
-    from fashionlib.gan import build_models, diff_augment, ema_update, gan_step, recipe_config
+    from fashionlib.gan import ema_update, gan_step, recipe_config
 
     cfg = recipe_config("small-data", size=size, conditional=False, seed=seed)
     dev = torch.device(device)
-    netG, netD = (m.to(dev) for m in build_models(cfg))
-    ema = copy.deepcopy(netG).requires_grad_(False)
-    optD = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    optG = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    augment = partial(diff_augment, policy=cfg.diffaugment)
+    netG, netD, ema, optG, optD, augment = recipe_parts(cfg, dev)
     times: list[float] = []
-    it = iter(loader)
+    batches = endless(loader)
     for i in range(warmup + iters):
         t0 = time.perf_counter()
-        try:
-            data = next(it)
-        except StopIteration:
-            it = iter(loader)
-            data = next(it)
+        data = next(batches)
         stats = gan_step(netG, netD, optG, optD, data[0].to(dev), None, nz=cfg.nz, loss=cfg.loss, augment=augment)
         ema_update(ema, netG, cfg.ema_decay)
         _ = {k: float(v) for k, v in stats.items()}  # the tutorial reads its numbers every step
@@ -180,30 +186,15 @@ CATEGORIES = (  # (label, substrings of aten op names), first match wins
 
 def step_breakdown(crops_dir: Path, size: int, recipe: str, batch_size: int, steps: int = 3) -> dict[str, float]:
     """Return the share of one training step's CPU time per kind of work, for a recipe (torch.profiler)."""
-    import copy
-    from functools import partial
-
     from torch.profiler import ProfilerActivity, profile
 
     from fashionlib.crops import load_crops
-    from fashionlib.gan import (
-        CropBatches,
-        build_models,
-        diff_augment,
-        ema_update,
-        gan_step,
-        recipe_config,
-        uint8_to_input,
-    )
+    from fashionlib.gan import CropBatches, ema_update, gan_step, recipe_config, uint8_to_input
 
     cfg = recipe_config(recipe, size=size, batch_size=batch_size)
-    netG, netD = build_models(cfg)
+    netG, netD, ema, optG, optD, augment = recipe_parts(cfg, torch.device("cpu"))
     netG.to(memory_format=torch.channels_last)
     netD.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(netG).requires_grad_(False) if cfg.ema_decay else None
-    optD = torch.optim.Adam(netD.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    optG = torch.optim.Adam(netG.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    augment = partial(diff_augment, policy=cfg.diffaugment) if cfg.diffaugment else (lambda x: x)
     crops = load_crops(crops_dir, "train", size)
     batches = CropBatches(crops.images, crops.labels - 1, batch_size, 0, torch.device("cpu"))
 
