@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fashionlib.cropnet import crop_cnn_body
 from fashionlib.crops import CLASS_IDS, CLASS_NAMES, load_crops
 from fashionlib.gan import GanError, GanRun, Generator, build_generator, generate, to_uint8
 from fashionlib.runio import atomic_torch_save, atomic_write_json
@@ -53,12 +54,7 @@ class CropClassifier(nn.Module):
 
     def __init__(self, num_types: int = 3, num_categories: int = 0, width: int = 32, feature_dim: int = 128) -> None:
         super().__init__()
-        chans = [3, width, 2 * width, 4 * width, feature_dim]
-        layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                       nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.body = crop_cnn_body(width, feature_dim)
         self.type_head = nn.Linear(feature_dim, num_types)
         self.category_head = nn.Linear(feature_dim, num_categories) if num_categories else None
         self.width, self.feature_dim = width, feature_dim

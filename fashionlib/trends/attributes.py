@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fashionlib.cropnet import crop_cnn_body
 from fashionlib.crops import CLASS_NAMES, load_crops
 from fashionlib.runio import atomic_torch_save
 from fashionlib.trends.catalogue import AttributeTable, TrendsInputError
@@ -109,12 +110,7 @@ class AttributeNet(nn.Module):
 
     def __init__(self, num_attributes: int, width: int = 24, feature_dim: int = 192) -> None:
         super().__init__()
-        chans = [3, width, 2 * width, 4 * width, feature_dim]
-        layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                       nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.body = crop_cnn_body(width, feature_dim)
         self.head = nn.Linear(feature_dim, num_attributes)
         self.width, self.feature_dim = width, feature_dim
 
