@@ -312,7 +312,12 @@ def detector_crop_quality(det: pd.DataFrame, gt: pd.DataFrame, iou: float = 0.5)
         rows.append({"split": split, "detector boxes": n_det, "correct (same class, IoU>=0.5)": correct,
                      "precision": round(correct / max(n_det, 1), 3), "ground-truth garments": n_gt,
                      "covered": covered, "recall": round(covered / max(n_gt, 1), 3)})
-    return pd.DataFrame(rows).set_index("split")
+    table = pd.DataFrame(rows).set_index("split")
+    total = table.sum()
+    total["precision"] = round(total["correct (same class, IoU>=0.5)"] / max(total["detector boxes"], 1), 3)
+    total["recall"] = round(total["covered"] / max(total["ground-truth garments"], 1), 3)
+    table.loc["all"] = total
+    return table
 
 
 # ---------------------------------------------------------------------------

@@ -355,3 +355,4 @@ def test_cross_class_duplicates_are_suppressed_and_detector_crops_scored() -> No
     assert raw.loc["val", "precision"] == round(2 / 3, 3) and raw.loc["val", "recall"] == 1.0
     clean = C.detector_crop_quality(kept, gt)
     assert clean.loc["val", "precision"] == 1.0 and clean.loc["val", "covered"] == 2
+    assert raw.loc["all", "detector boxes"] == 3 and raw.loc["all", "precision"] == round(2 / 3, 3)

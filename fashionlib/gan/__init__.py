@@ -20,6 +20,7 @@ from fashionlib.gan.figures import (
     plot_curves,
     progress_figure,
     real_vs_fake,
+    run_summary,
     study_comparison,
 )
 from fashionlib.gan.models import (
@@ -65,6 +66,6 @@ __all__ = [
     "build_generator", "build_models", "class_indices", "crops_id", "d_loss", "default_config", "diff_augment",
     "ema_update", "ensure_gan", "g_loss", "gan_step", "generate", "last_line", "load_generator", "load_run",
     "log_lines", "model_summary", "parameter_count", "plot_curves", "progress_figure", "read_config", "read_state",
-    "real_vs_fake", "recalibrate_bn", "recipe_config", "run_dir_for", "settings_key", "study_comparison",
+    "real_vs_fake", "recalibrate_bn", "run_summary", "recipe_config", "run_dir_for", "settings_key", "study_comparison",
     "to_uint8", "train_gan", "uint8_to_input", "weights_init", "write_designs",
 ]

@@ -40,6 +40,14 @@ def model_summary(num_classes: int = 0, nz: int = 100, ngf: int = 64, ndf: int =
     return pd.DataFrame(rows).set_index(["size", "model"])
 
 
+def run_summary(run: GanRun) -> str:
+    """Return one line on how a run trained: iterations, minutes, why it stopped, crops seen and epochs."""
+    s = run.state
+    return (f"{run.config.recipe}: {s['iteration']} iterations in {s['elapsed_s'] / 60:.1f} min "
+            f"({s.get('stop_reason')}), {s.get('images_seen', 0):,} crops seen = {s.get('epochs')} epochs of "
+            f"{s.get('train_crops')} crops")
+
+
 def log_lines(run: GanRun, every: int | None = None) -> list[str]:
     """Return the study-format log lines of a run (every ``every`` iterations, default the run's log_every)."""
     every = every or run.config.log_every
