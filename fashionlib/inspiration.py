@@ -16,7 +16,6 @@ ever are would be copies, not designs.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from torch import nn
 from fashionlib.cropnet import crop_cnn_body
 from fashionlib.crops import CLASS_IDS, CLASS_NAMES, load_crops
 from fashionlib.gan import GanError, GanRun, Generator, build_generator, generate, to_uint8
-from fashionlib.runio import atomic_torch_save, atomic_write_json
+from fashionlib.runio import atomic_torch_save
 
 FEATURE_SIZE = 64  # the classifier sees 64x64 crops (128x128 images are area-downsampled)
 FEATURE_NET = "feature_net.pt"
@@ -435,12 +434,6 @@ def recipe_bars(table: pd.DataFrame, study: str, recipe: str) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["bar", "small-data recipe", "threshold", "passed"]).set_index("bar")
     out[["small-data recipe", "threshold"]] = out[["small-data recipe", "threshold"]].astype(float).round(3)
     return out
-
-
-def save_metrics(table: pd.DataFrame, run_dir: str | Path) -> Path:
-    """Write the metrics table to ``design_metrics.json`` in the run folder (atomically); return its path."""
-    return atomic_write_json(Path(run_dir) / "design_metrics.json",
-                             json.loads(table.reset_index().to_json(orient="records")), indent=1)
 
 
 # ---------------------------------------------------------------------------
