@@ -68,11 +68,11 @@ class MetricsLog:
     """Append-only JSON-lines log of training metrics in a run folder."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)  # nothing is created until a row is written (readers and other ranks write nothing)
 
     def append(self, **row: Any) -> None:
         """Append one row (a flat dict of numbers and strings)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fashionlib import distributed
 from fashionlib.detection.config import (
     ConfigError,
     DetectorConfig,
@@ -23,6 +24,7 @@ from fashionlib.detection.config import (
     load_config,
     sample_config,
     study_config,
+    with_global_batch,
     with_overrides,
     with_schedule,
 )
@@ -71,7 +73,8 @@ __all__ = [
     "fast_version", "load_config", "load_detector", "load_eval", "load_run_config", "miss_table", "model_summary",
     "per_class_table", "plot_misses", "plot_pr_curves", "plot_training", "predict_folder", "predict_images",
     "prediction_grid", "read_status", "sample_config", "size_table", "stats_table", "study_config", "study_table",
-    "train", "train_detector", "train_one_iter", "training_frames", "validation_table", "weights_file", "with_schedule",
+    "train", "train_detector", "train_one_iter", "training_frames", "validation_table", "weights_file", "with_global_batch",
+    "with_schedule",
     "write_all_detections", "write_detections",
 ]
 
@@ -167,6 +170,10 @@ def _cmd_train(args: Any) -> int:
         cfg.train.keep_freed_memory = True
     if args.max_iter:
         cfg = with_schedule(cfg, args.max_iter)
+    if args.batch_size and args.batch_size != cfg.solver.ims_per_batch:
+        old_lr = cfg.solver.base_lr
+        cfg = with_global_batch(cfg, args.batch_size)
+        print(f"global batch {args.batch_size}: solver.base_lr {old_lr:g} -> {cfg.solver.base_lr:g} (linear rule)")
     if args.fast or (profile.fast and not args.config):
         cfg = fast_version(cfg)
     if (args.coco is None) != (args.images is None):
@@ -178,13 +185,19 @@ def _cmd_train(args: Any) -> int:
     else:
         coco, images = Path(args.coco), Path(args.images)
     out = Path(args.out) if args.out else profile.detector_dir
+    ctx, device = distributed.init_from_env(args.device)  # torchrun: join the process group (a no-op otherwise)
+    if ctx.active and args.engine == "detectron2":
+        raise ValueError("detectron2 starts its own processes: run without torchrun and pass --num-gpus N")
     if args.engine == "detectron2":
         from fashionlib.detection.d2 import train as engine_train  # detectron2 is imported only here
     else:
         engine_train = train
     result = engine_train(cfg, coco_dir=coco, image_root=images, out_dir=out, resume=args.resume,
                           overwrite=args.overwrite, max_minutes=args.max_minutes, stop_at=args.stop_at,
-                          device=args.device)
+                          device=device)
+    distributed.shutdown()
+    if not ctx.is_main:
+        return 0
     print(f"{result.status} at iteration {result.iteration} after {result.elapsed_s / 60:.1f} min; run folder {out}")
     for note in result.notes:
         print(note)
@@ -223,6 +236,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--stop-at", type=int, default=None, help="stop after this iteration (resumable)")
     p.add_argument("--fast", action="store_true", help="the short FASHIONLIB_FAST schedule")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="global images per step (all processes together); the LR scales by the linear rule")
     p.add_argument("--engine", choices=("torchvision", "detectron2"), default="torchvision",
                    help="training engine; detectron2 needs `make detectron2` (same run folder either way)")
     p.add_argument("--keep-freed-memory", action="store_true",

@@ -189,8 +189,10 @@ class TrainBatchSampler:
     no sampler state has to be checkpointed.
     """
 
-    def __init__(self, groups: np.ndarray, batch_size: int, *, seed: int, hflip_prob: float, start_iter: int = 0):
+    def __init__(self, groups: np.ndarray, batch_size: int, *, seed: int, hflip_prob: float, start_iter: int = 0,
+                 shard: tuple[int, int] = (0, 1)):
         self.groups = np.asarray(groups)
+        self.shard = shard  # (rank, world size): this process's slice of every batch (torchrun)
         self.batch_size = batch_size
         self.seed = seed
         self.hflip_prob = hflip_prob
@@ -217,16 +219,19 @@ class TrainBatchSampler:
         stream = self._batches()
         for _ in range(self.start_iter):
             next(stream)
-        yield from stream
+        rank, world = self.shard
+        size = self.batch_size // world
+        for batch in stream:
+            yield batch[rank * size : (rank + 1) * size]
 
 
 def make_train_loader(
-    dataset: CocoDetection, batch_size: int, *, seed: int, start_iter: int = 0, num_workers: int = 0
+    dataset: CocoDetection, batch_size: int, *, seed: int, start_iter: int = 0, num_workers: int = 0,
+    shard: tuple[int, int] = (0, 1),
 ) -> torch.utils.data.DataLoader:
-    """Return the endless training loader, positioned at ``start_iter``."""
-    sampler = TrainBatchSampler(
-        dataset.aspect_groups(), batch_size, seed=seed, hflip_prob=dataset.inp.hflip_prob, start_iter=start_iter
-    )
+    """Return the endless training loader, positioned at ``start_iter``; ``shard`` = (rank, world size)."""
+    sampler = TrainBatchSampler(dataset.aspect_groups(), batch_size, seed=seed, hflip_prob=dataset.inp.hflip_prob,
+                                start_iter=start_iter, shard=shard)
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,

@@ -25,10 +25,15 @@ Rules a run follows:
   speed predicts how many iterations fit the budget, the LR steps move to their share of that, and the
   result is written to ``config.yaml`` and the metrics log. From then on the LR is a pure function of
   the iteration, so resuming and re-running the recorded config are deterministic.
+* **Several processes (torchrun) train like one.** ``solver.ims_per_batch`` is the global batch; each
+  process takes its slice of every batch, DistributedDataParallel averages the gradients, each slice
+  draws its random numbers from its own seed (:func:`fashionlib.distributed.part_seed`), so 2 processes
+  give the weights of 1 process with ``train.micro_batches: 2``. Rank 0 alone writes and evaluates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -40,6 +45,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from fashionlib import distributed
 from fashionlib.config import set_seed
 from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, SolverConfig
@@ -80,26 +86,44 @@ def train_one_iter(
     scaler: torch.amp.GradScaler,
     *,
     clip_grad_norm: float | None = None,
+    micro_batches: int = 1,
+    seeds: list[int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run one SGD step on ``batch`` (images, targets); return the four losses, detached, on the device.
 
-    Raises ``FloatingPointError`` before touching the weights when the loss is not finite.
+    ``micro_batches`` > 1 runs the batch as that many forward/backward passes and steps once (gradient
+    accumulation: a large batch on a small GPU). ``seeds``: one per micro-batch; each pass first seeds
+    torch's RNG with it, because the RPN and RoI heads sample anchors and proposals at random, and a
+    step must not depend on how its batch was split (micro-batches here, processes under torchrun).
+    Raises ``FloatingPointError`` before touching the weights when a loss is not finite.
     """
     images, targets = batch
-    with torch.autocast(images[0].device.type, enabled=scaler.is_enabled()):  # mixed precision on a GPU
-        loss_dict = model(images, targets)  # in train mode torchvision's detectors return their losses
-    loss = sum(loss_dict.values())
-    if not torch.isfinite(loss):  # a host sync, but the forward pass (sampling, NMS) has synced already
-        raise FloatingPointError(f"loss is {loss.item()} ({ {k: v.item() for k, v in loss_dict.items()} })")
+    size = len(images) // micro_batches
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    total: dict[str, torch.Tensor] = {}
+    for part in range(micro_batches):
+        if seeds is not None:
+            torch.manual_seed(seeds[part])
+        chunk = slice(part * size, (part + 1) * size)
+        # Under DistributedDataParallel, gradients are averaged across processes on the last pass only.
+        last = part == micro_batches - 1
+        sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with torch.autocast(images[0].device.type, enabled=scaler.is_enabled()):  # mixed precision on a GPU
+                loss_dict = model(images[chunk], targets[chunk])  # in train mode the detector returns its losses
+            loss = sum(loss_dict.values())
+            if not torch.isfinite(loss):  # a host sync, but the forward pass (sampling, NMS) has synced already
+                raise FloatingPointError(f"loss is {loss.item()} ({ {k: v.item() for k, v in loss_dict.items()} })")
+            scaler.scale(loss / micro_batches).backward()
+        for name, value in loss_dict.items():
+            total[name] = total.get(name, 0) + value.detach() / micro_batches
     if clip_grad_norm:
         scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
         params = [p for group in optimizer.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
     scaler.step(optimizer)  # with AMP, skips the step if the scaled gradients overflowed
     scaler.update()
-    return {name: value.detach() for name, value in loss_dict.items()}
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -252,11 +276,14 @@ class TrainResult:
 class _Metrics:
     """``metrics.jsonl`` writer: loss values stay on the device until a flush (one host sync per flush)."""
 
-    def __init__(self, run: Path, on_log: Callable[[dict[str, Any]], None] | None) -> None:
+    def __init__(self, run: Path, on_log: Callable[[dict[str, Any]], None] | None, *, write: bool = True) -> None:
         self.log, self.on_log, self.pending = MetricsLog(run / "metrics.jsonl"), on_log, []
         self.last_loss = math.nan
+        self.write = write  # under torchrun only rank 0 writes
 
     def row(self, **row: Any) -> None:
+        if not self.write:
+            return
         self.log.append(**row)
         if self.on_log is not None:
             self.on_log(row)
@@ -264,10 +291,12 @@ class _Metrics:
     def train(self, it: int, lr: float, losses: dict[str, torch.Tensor], sec: float) -> None:
         self.pending.append((it, lr, torch.stack([losses[n].float() for n in LOSS_NAMES]), sec))
 
-    def flush(self) -> None:
+    def flush(self, collective: bool = True) -> None:
+        """Write pending rows; ``collective``: losses are averaged over the processes (every rank must call it)."""
         if not self.pending:
             return
-        values = torch.stack([p[2] for p in self.pending]).tolist()
+        stacked = torch.stack([p[2] for p in self.pending])
+        values = (distributed.mean_across(stacked) if collective else stacked).tolist()
         for (it, lr, _, sec), vals in zip(self.pending, values):
             self.row(kind="train", iter=it, lr=lr, loss=sum(vals), **dict(zip(LOSS_NAMES, vals)),
                      sec_per_iter=round(sec, 4))
@@ -275,8 +304,11 @@ class _Metrics:
         self.pending.clear()
 
 
-def _open_run(run: Path, *, resume: bool, overwrite: bool) -> None:
-    """Check the run folder can be resumed, or empty it for a fresh run (``overwrite``), or refuse."""
+def _open_run(run: Path, *, resume: bool, overwrite: bool, write: bool = True) -> None:
+    """Check the run folder can be resumed, or empty it for a fresh run (``overwrite``), or refuse.
+
+    ``write`` False (torchrun ranks other than 0): check only.
+    """
     ckpt_file = checkpoint_path(run)
     if resume:
         if not ckpt_file.is_file():
@@ -285,10 +317,14 @@ def _open_run(run: Path, *, resume: bool, overwrite: bool) -> None:
     if ckpt_file.is_file() or (run / "config.yaml").is_file():
         if not overwrite:
             raise RunExistsError(f"{run} already holds a detector run; pass --resume to continue it or pick another --out")
+        if not write:
+            return
         shutil.rmtree(run / "checkpoints", ignore_errors=True)
         for old in [*run.glob("detections_*.json"), *run.glob("eval_*.json"), run / "metrics.jsonl",
                     run / "status.json", run / FINAL_WEIGHTS]:
             old.unlink(missing_ok=True)
+    if not write:
+        return
     run.mkdir(parents=True, exist_ok=True)
     (run / "metrics.jsonl").unlink(missing_ok=True)  # a crash before the first checkpoint
 
@@ -337,33 +373,40 @@ def train_loop(
     ``on_log`` receives every metrics row as it is written.
     """
     run, device = Path(out_dir), device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx = distributed.context()  # one process unless started by torchrun
     cfg = cfg.copy()
     if max_minutes is not None:
         cfg.train.max_minutes = max_minutes
     cfg.data.coco_dir, cfg.data.image_root = str(Path(coco_dir).resolve()), str(Path(image_root).resolve())
-    _open_run(run, resume=resume, overwrite=overwrite)
+    _open_run(run, resume=resume, overwrite=overwrite, write=ctx.is_main)
+    distributed.barrier()  # rank 0 has emptied (overwrite) or created the folder
     state, changes = None, {}
     if resume:  # settle the config first: the network is built from it
         state = Checkpointer(run).read()
         cfg, changes = _resumed_config(cfg, state["config"], state.get("schedule"), run)
+    s, t = cfg.solver, cfg.train
+    _, per_forward = distributed.split_batch(s.ims_per_batch, t.micro_batches, "solver.ims_per_batch")
+    parts = ctx.world_size * t.micro_batches  # a split step seeds each part (see train_one_iter)
 
     # 1. Data, model, optimiser, schedule; on resume, every state restored.
-    set_seed(cfg.train.seed)
+    set_seed(t.seed)
     train_ds, val_ds, val_idx = _datasets(cfg)
     model, optimizer, scheduler, scaler = _build(cfg, device)
     ckpt = Checkpointer(run, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
-    metrics = _Metrics(run, on_log)
+    metrics = _Metrics(run, on_log, write=ctx.is_main)
     start_iter, elapsed_before, schedule = 0, 0.0, None
     if state is not None:
         start_iter, elapsed_before, schedule = _restore(ckpt, state, cfg, changes, metrics)
         del state
-    atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
-    s, t = cfg.solver, cfg.train
+    if ctx.is_main:
+        atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
     end_iter = s.max_iter if stop_at is None else min(stop_at, s.max_iter)
-    if start_iter < end_iter:
+    if start_iter < end_iter and ctx.is_main:
         (run / FINAL_WEIGHTS).unlink(missing_ok=True)  # superseded by what this session trains
     loader = make_train_loader(train_ds, s.ims_per_batch, seed=t.seed, start_iter=start_iter,
-                               num_workers=t.num_workers if device.startswith("cuda") else 0)  # CPU: no workers
+                               num_workers=t.num_workers if device.startswith("cuda") else 0,  # CPU: no workers
+                               shard=(ctx.rank, ctx.world_size))
+    net = distributed.wrap(model, device)  # DistributedDataParallel under torchrun; the model itself otherwise
 
     # 2. The loop.
     t0 = time.perf_counter()
@@ -374,24 +417,30 @@ def train_loop(
     def save(status: str) -> float:
         metrics.flush()  # rows up to the checkpoint are on disk before it, so a kill loses none
         spent = elapsed()
-        ckpt.save(it, status=status, elapsed_s=spent, rng=rng_state(), config=cfg.to_dict(), schedule=schedule)
+        if ctx.is_main:
+            ckpt.save(it, status=status, elapsed_s=spent, rng=rng_state(), config=cfg.to_dict(), schedule=schedule)
+        distributed.barrier()  # no process runs ahead of the checkpoint it could be resumed from
         return spent
 
     it, status, step_times = start_iter, "finished", []
     budget_s = None if t.max_minutes is None else t.max_minutes * 60
-    bar = tqdm(total=s.max_iter, initial=start_iter, desc="train", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=s.max_iter, initial=start_iter, desc="train", disable=not progress or not ctx.is_main,
+               dynamic_ncols=True)
     try:
         batches = iter(loader)
         while it < end_iter:
-            if budget_s is not None and elapsed() + (step_times[-1] if step_times else 0.0) > budget_s:
+            if budget_s is not None and distributed.rank0_decides(
+                    elapsed() + (step_times[-1] if step_times else 0.0) > budget_s, _message_device(device)):
                 status = "time_budget"
                 break
             tic, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            seeds = None if parts == 1 else [distributed.part_seed(t.seed, it, ctx.rank * t.micro_batches + j)
+                                             for j in range(t.micro_batches)]
             try:
-                losses = train_one_iter(model, _to_device(*next(batches), device), optimizer, scaler,
-                                        clip_grad_norm=s.clip_grad_norm)
+                losses = train_one_iter(net, _to_device(*next(batches), device), optimizer, scaler,
+                                        clip_grad_norm=s.clip_grad_norm, micro_batches=t.micro_batches, seeds=seeds)
             except FloatingPointError as err:
-                metrics.flush()
+                metrics.flush(collective=False)
                 kept = read_status(run)
                 raise FloatingPointError(
                     f"training diverged at iteration {it + 1}: {err}. The last good checkpoint (iteration "
@@ -407,10 +456,12 @@ def train_loop(
                 schedule = _fix_schedule(cfg, it, step_times, budget_s - elapsed(), run, metrics)
             if t.eval_every and it % t.eval_every == 0 and it < s.max_iter:
                 metrics.flush()
-                row = validate(model, val_ds, val_idx, cfg, device)
-                metrics.row(kind="val", iter=it, **row)
-                bar.write(f"iter {it}: val loss {row['val_loss']:.3f}  AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}"
-                          f"  ({len(val_idx)} val images)")
+                if ctx.is_main:
+                    row = validate(model, val_ds, val_idx, cfg, device)
+                    metrics.row(kind="val", iter=it, **row)
+                    bar.write(f"iter {it}: val loss {row['val_loss']:.3f}  AP {row['AP']:.3f}  "
+                              f"AP50 {row['AP50']:.3f}  ({len(val_idx)} val images)")
+                distributed.barrier()
             elif it % t.log_every == 0:
                 metrics.flush()
                 bar.set_postfix(loss=f"{metrics.last_loss:.3f}", lr=f"{lr:.2g}")
@@ -423,11 +474,17 @@ def train_loop(
     result = TrainResult(run, it, status, save(status))
     if status == "time_budget":
         result.notes.append(f"stopped by the {t.max_minutes}-minute budget at iteration {it} of {s.max_iter}")
-    if status != "stopped":
+    if status != "stopped" and ctx.is_main:
         ckpt.save_final("model", FINAL_WEIGHTS)
         if final_eval:
             _final_evaluation(run, cfg, result, device, progress, metrics)
+    distributed.barrier()
     return result
+
+
+def _message_device(device: str) -> str:
+    """Return where a one-number message between processes lives: the GPU under nccl, the CPU under gloo."""
+    return device if device.startswith("cuda") else "cpu"
 
 
 def _datasets(cfg: DetectorConfig) -> tuple[CocoDetection, CocoDetection, list[int]]:
@@ -461,7 +518,8 @@ def _restore(ckpt: Checkpointer, state: dict[str, Any], cfg: DetectorConfig, cha
     extra = ckpt.load(state)
     start_iter = int(extra["iteration"])
     set_rng_state(extra["rng"])
-    metrics.log.truncate_after("iter", start_iter, drop_kinds=("final",))
+    if metrics.write:
+        metrics.log.truncate_after("iter", start_iter, drop_kinds=("final",))
     if changes:
         scheduler = ckpt.checkpointables["scheduler"]
         old_lr = extra["config"]["solver"]["base_lr"]
@@ -477,9 +535,11 @@ def _fix_schedule(cfg: DetectorConfig, it: int, step_times: list[float], remaini
     sec = sum(step_times[1:]) / len(step_times[1:])  # the first step pays one-off allocations
     schedule = {"fixed_at": it, "sec_per_iter": round(sec, 4), "planned_steps": list(cfg.solver.steps),
                 "steps": fixed_steps(cfg.solver, it, sec, remaining_s)}
+    schedule = distributed.broadcast_object(schedule)  # every process steps the LR where rank 0 measured
     cfg.solver.steps = list(schedule["steps"])  # the scheduler reads this same object
     metrics.row(kind="schedule", iter=it, **{k: v for k, v in schedule.items() if k != "fixed_at"})
-    atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
+    if distributed.context().is_main:
+        atomic_write_text(run / "config.yaml", cfg.to_yaml() + _schedule_note(schedule))
     return schedule
 
 

@@ -73,7 +73,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any] | None:
 RESUMABLE = {
     "solver": {"base_lr", "clip_grad_norm", "max_iter", "steps", "gamma"},
     "train": {"max_minutes", "num_threads", "num_workers", "eval_every", "checkpoint_every", "log_every",
-              "final_eval_max_images"},
+              "final_eval_max_images", "micro_batches"},
 }
 
 

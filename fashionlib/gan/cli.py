@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fashionlib import distributed
 from fashionlib.crops import CLASS_IDS
 from fashionlib.gan.config import RECIPES, RESUMABLE_CHANGES, recipe_config, with_changes
 from fashionlib.gan.models import SIZES, GanError
@@ -24,7 +25,10 @@ def _cmd_train(args: Any) -> int:
         config = with_changes(old, **{k: v for k, v in overrides.items() if k in RESUMABLE_CHANGES})
     else:
         config = recipe_config(args.recipe, **overrides)
-    train_gan(args.crops, args.out, config, resume=args.resume, device=args.device)
+    ctx, device = distributed.init_from_env(args.device)  # torchrun: join the process group (a no-op otherwise)
+    train_gan(args.crops, args.out, config, resume=args.resume, device=device, verbose=ctx.is_main,
+              progress=ctx.is_main)
+    distributed.shutdown()
     return 0
 
 
@@ -50,7 +54,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--max-minutes", dest="max_minutes", type=float, default=None,
                    help="stop (and checkpoint) after this many minutes of training in total")
     p.add_argument("--iters", dest="max_iters", type=int, default=None, help="iteration budget (default 1000)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="batch size")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None,
+                   help="global batch size (all torchrun processes together; each trains on its slice)")
     p.add_argument("--classes", nargs="+", choices=list(CLASS_IDS), default=None, help="train on these classes only")
     p.add_argument("--unconditional", action="store_true", help="no class input (the study's original DCGAN)")
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")

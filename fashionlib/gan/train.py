@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from fashionlib import distributed
 from fashionlib.crops import CLASS_IDS, load_crops, read_marker
 from fashionlib.gan.augment import diff_augment, parse_policy
 from fashionlib.gan.config import RESUMABLE_CHANGES, GanConfig, default_config, run_dir_for
@@ -300,6 +301,8 @@ def train_gan(
     crops_dir, out_dir = Path(crops_dir), Path(out_dir)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
+    ctx = distributed.context()  # one process unless started by torchrun; then rank 0 alone writes
+    per_rank, _ = distributed.split_batch(config.batch_size, what="GAN batch_size")
     crops = load_crops(crops_dir, "train", config.size, classes=config.classes)
     class_index = {CLASS_IDS[c]: i for i, c in enumerate(config.classes)}
     labels = np.array([class_index[c] for c in crops.labels], dtype=np.int64)
@@ -323,15 +326,20 @@ def train_gan(
         saved = ckpt.load()
         start, elapsed_before, warned = int(saved["iteration"]), float(saved["elapsed_s"]), list(saved["warned"])
         set_rng_state(saved["rng"])
-        metrics.truncate_after("iter", start - 1)  # rows after the checkpoint are replayed
-        for stale in (out_dir / "grids").glob("iter_*"):
-            if int(stale.stem.split("_")[1]) > start:
-                stale.unlink()
+        if ctx.is_main:
+            metrics.truncate_after("iter", start - 1)  # rows after the checkpoint are replayed
+            for stale in (out_dir / "grids").glob("iter_*"):
+                if int(stale.stem.split("_")[1]) > start:
+                    stale.unlink()
     else:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        metrics.path.unlink(missing_ok=True)  # a run that died before its first checkpoint left nothing to keep
+        if ctx.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            metrics.path.unlink(missing_ok=True)  # a run that died before its first checkpoint left nothing to keep
         torch.manual_seed(config.seed + 2)  # the training stream of noise, flips and augmentations
-    _write_config(out_dir, config, crops_dir)
+    if ctx.is_main:
+        _write_config(out_dir, config, crops_dir)
+    # Several processes: each trains on its slice of every batch; DDP averages G's and D's gradients.
+    trainG, trainD = distributed.wrap(netG, str(dev)), distributed.wrap(netD, str(dev))
 
     autocast = autocast_for(dev, config.amp)
     policy = parse_policy(config.diffaugment)
@@ -342,6 +350,8 @@ def train_gan(
     real_div = pixel_diversity(uint8_to_input(batches.batch(0)[0][: config.n_fixed], dev))
 
     def save_grid(it: int) -> None:
+        if not ctx.is_main:
+            return
         # Batch statistics of the fixed batch (as the tutorial does), on a copy: the training state is untouched.
         shadow = copy.deepcopy(sampler).train()
         with torch.no_grad(), autocast():
@@ -356,12 +366,19 @@ def train_gan(
     pending: list[tuple[int, dict[str, torch.Tensor], float]] = []  # stats stay on device until a flush
 
     def flush() -> None:
-        for i, stats, secs in pending:
-            row = {k: round(float(v), 5) for k, v in stats.items()}
+        if not pending:
+            return
+        names = list(pending[0][1])
+        # One sync per flush: every process calls this at the same iterations (losses of the global batch).
+        values = distributed.mean_across(torch.stack([torch.stack([st[n].float() for n in names])
+                                                      for _, st, _ in pending])).tolist()
+        for (i, _, secs), vals in zip(pending, values):
+            row = {k: round(float(v), 5) for k, v in zip(names, vals)}
             if not (math.isfinite(row["Loss_D"]) and math.isfinite(row["Loss_G"])):
                 raise GanError(f"training diverged at iteration {i} (Loss_D {row['Loss_D']}, Loss_G "
                                f"{row['Loss_G']}): the last good checkpoint is kept; resume with a lower lr")
-            metrics.append(iter=i, epoch=batches.epoch_of(i), **row, seconds=round(secs, 4))
+            if ctx.is_main:
+                metrics.append(iter=i, epoch=batches.epoch_of(i), **row, seconds=round(secs, 4))
             monitor.step(i, row["D_x"], row["D_G_z1"])
         pending.clear()
 
@@ -374,16 +391,22 @@ def train_gan(
     try:
         while it < config.max_iters:
             # One budget rule for both trainers: minutes count across resumes.
-            if config.max_minutes is not None and elapsed_before + time.perf_counter() - t0 >= config.max_minutes * 60:
+            if config.max_minutes is not None and distributed.rank0_decides(
+                    elapsed_before + time.perf_counter() - t0 >= config.max_minutes * 60,
+                    dev if dev.type == "cuda" else "cpu"):
                 stop_reason = "max_minutes"
                 break
             step_start = time.perf_counter()
             real_u8, y = batches.batch(it)
+            if ctx.active:  # this process's slice; its own random stream, a pure function of (seed, it, rank)
+                real_u8, y = real_u8[ctx.rank * per_rank : (ctx.rank + 1) * per_rank], y[ctx.rank * per_rank :
+                                                                                          (ctx.rank + 1) * per_rank]
+                torch.manual_seed(distributed.part_seed(config.seed, it, ctx.rank))
             real = uint8_to_input(real_u8, dev, config.channels_last)
             if config.hflip:
                 flip = torch.rand(real.shape[0]) < 0.5
                 real = torch.where(flip.to(dev)[:, None, None, None], real.flip(3), real)
-            stats = gan_step(netG, netD, optG, optD, real, yc(y.to(dev)), nz=config.nz, loss=config.loss,
+            stats = gan_step(trainG, trainD, optG, optD, real, yc(y.to(dev)), nz=config.nz, loss=config.loss,
                              augment=augment, autocast=autocast)
             if netG_ema is not None:
                 # Short runs: the average starts short and lengthens to ema_decay, so early weights fade out.
@@ -394,7 +417,7 @@ def train_gan(
             last = it == config.max_iters
             if it % config.log_every == 0 or it % config.ckpt_every == 0 or it % config.grid_every == 0 or last:
                 flush()
-            if verbose and (it % config.log_every == 0 or last):
+            if verbose and ctx.is_main and (it % config.log_every == 0 or last):
                 r = metrics.rows()[-1]
                 line = (f"[{r['epoch']}][{it}/{config.max_iters}]\tLoss_D: {r['Loss_D']:.4f}\tLoss_G: "
                         f"{r['Loss_G']:.4f}\tD(x): {r['D_x']:.4f}\tD(G(z)): {r['D_G_z1']:.4f} / {r['D_G_z2']:.4f}")
@@ -402,14 +425,19 @@ def train_gan(
             if it % config.grid_every == 0 or last:
                 save_grid(it)
             if it % config.ckpt_every == 0 and not last:
-                ckpt.save(it, status="running", elapsed_s=elapsed_before + time.perf_counter() - t0,
-                          rng=rng_state(), warned=monitor.warned)
+                if ctx.is_main:
+                    ckpt.save(it, status="running", elapsed_s=elapsed_before + time.perf_counter() - t0,
+                              rng=rng_state(), warned=monitor.warned)
+                distributed.barrier()
     finally:
         bar.close()
     flush()
     elapsed = elapsed_before + time.perf_counter() - t0
     if stop_reason == "max_minutes" and it % config.grid_every:
         save_grid(it)
+    if not ctx.is_main:
+        distributed.barrier()  # rank 0 writes the checkpoint, generator and summary
+        return load_run(out_dir)
     ckpt.save(it, status="finished", elapsed_s=elapsed, rng=rng_state(), warned=monitor.warned)
     final = recalibrate_bn(copy.deepcopy(sampler), seed=config.seed + 3, num_classes=config.num_classes)
     atomic_torch_save(out_dir / "generator.pt", {
@@ -427,6 +455,7 @@ def train_gan(
     if verbose:
         print(f"stopped at iteration {it} ({stop_reason}) after {elapsed / 60:.1f} min, "
               f"{summary['epochs']} epochs of {len(crops)} crops; run folder {out_dir.name}")
+    distributed.barrier()
     return load_run(out_dir)
 
 
