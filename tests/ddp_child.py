@@ -49,7 +49,7 @@ for name in ("mkdir", "unlink", "rmdir", "remove"):
 
 def _dump() -> None:
     LOG.mkdir(parents=True, exist_ok=True)
-    with io.open(LOG / f"rank{RANK}.json", "w") as handle:  # LOG is outside the watched folder
+    with open(LOG / f"rank{RANK}.json", "w") as handle:  # noqa: PTH123 - LOG is outside the watched folder
         json.dump(sorted(written), handle)
 
 
