@@ -454,3 +454,41 @@ def test_notebook_06_quotes_the_stored_ablation_result() -> None:
     stored = root / "benchmarks" / "results" / "gan_ablation.csv"
     assert stored.is_file(), "run `make bench-gan-ablation` to store the ablation result"
     assert cell.source.endswith(gan_ablation.markdown_table(pd.read_csv(stored)))
+
+
+# ---------------------------------------------------------------------------
+# Conditioning on an attribute as well as the garment type
+# ---------------------------------------------------------------------------
+
+
+def test_condition_vectors_are_half_class_half_attribute() -> None:
+    v = G.condition_vectors(torch.tensor([0, 2]), torch.tensor([1, -1]), 3, 4)
+    assert v.shape == (2, 7)
+    torch.testing.assert_close(v.sum(1), torch.ones(2))
+    assert v[0].tolist() == [0.5, 0, 0, 0, 0.5, 0, 0]
+    assert v[1, :3].tolist() == [0, 0, 0.5] and torch.allclose(v[1, 3:], torch.full((4,), 0.125))  # "any"
+
+
+def test_attribute_config_checks_and_needs_labels(crops_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(G.GanError, match="d_cond planes"):
+        G.recipe_config("study", attributes=("floral",), d_cond="projection", discriminator="sn")
+    config = replace(TINY, attributes=("floral", "plaid"))
+    assert config.num_classes == 3 + 3 and config.attribute_slots == 3
+    with pytest.raises(G.GanError, match="needs attribute_labels"):
+        G.train_gan(crops_dir, tmp_path / "a", config, progress=False, verbose=False)
+
+
+def test_attribute_gan_trains_and_the_asked_attribute_reaches_the_generator(crops_dir: Path, tmp_path: Path) -> None:
+    from fashionlib.crops import load_crops
+
+    config = replace(TINY, generator="resize", g_cond="cbn", attributes=("floral", "plaid"))
+    n = len(load_crops(crops_dir, "train", 64).labels)
+    slots = np.arange(n) % 4 - 1  # -1 (unknown: left out), 0, 1, 2 (none)
+    run = G.train_gan(crops_dir, tmp_path / "a", config, progress=False, verbose=False, attribute_labels=slots)
+    assert run.state["train_crops"] == int((slots >= 0).sum())
+    netG = G.load_generator(run.run_dir)
+    a = G.generate(netG, 4, classes="upper", attribute="floral", seed=1)
+    b = G.generate(netG, 4, classes="upper", attribute="plaid", seed=1)
+    assert not torch.allclose(a, b)  # same noise, another attribute: another design
+    with pytest.raises(G.GanError, match="knows attributes"):
+        G.generate(netG, 2, classes="upper", attribute="denim")

@@ -159,6 +159,27 @@ def sample_crops(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, catalo
     return out, catalogue.from_deepfashion(ds)
 
 
+def test_attribute_slots_follow_the_labels_and_leave_out_other_garments(sample_crops) -> None:
+    from fashionlib.crops import CLASS_NAMES, load_crops
+    from fashionlib.trends import asked
+
+    crops_dir, table = sample_crops
+    crops = load_crops(crops_dir, "train", 64)
+    classes = [CLASS_NAMES[int(c)] for c in crops.labels]
+    values = ("floral|floral print", "plaid")
+    slots = asked.attribute_slots(crops.manifest, classes, table, values)
+    rows = table.images.reset_index().set_index("image_name").loc[crops.manifest["source_image"], "index"].to_numpy()
+    dense = np.asarray(table.X[rows].todense()) > 0
+    floral = dense[:, table.column("floral")] | dense[:, table.column("floral print")]
+    plaid = dense[:, table.column("plaid")]
+    assert ((slots == 0) == floral).all() and ((slots == 1) == (plaid & ~floral)).all()
+    assert ((slots == 2) == (~floral & ~plaid)).all() and (slots == 0).any() and (slots == 1).any()
+    wrong = [{"upper": "lower", "lower": "full", "full": "upper"}[c] for c in classes]
+    assert (asked.attribute_slots(crops.manifest, wrong, table, values) == -1).all()  # labels describe another garment
+    with pytest.raises(catalogue.TrendsInputError, match="unknown attribute 'tartan'"):
+        asked.attribute_slots(crops.manifest, classes, table, ("tartan",))
+
+
 def test_topk_recall_on_a_hand_made_ranking() -> None:
     targets = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 0, 0]])
     scores = np.array([[0.9, 0.1, 0.2, 0.05], [0.1, 0.8, 0.3, 0.0], [0.2, 0.1, 0.9, 0.0]])

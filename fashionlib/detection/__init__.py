@@ -187,7 +187,8 @@ def _cmd_train(args: Any) -> int:
     out = Path(args.out) if args.out else profile.detector_dir
     ctx, device = distributed.init_from_env(args.device)  # torchrun: join the process group (a no-op otherwise)
     if ctx.active and args.engine == "detectron2":
-        raise ValueError("detectron2 starts its own processes: run without torchrun and pass --num-gpus N")
+        raise ValueError("the detectron2 engine trains in one process in fashionlib (its multi-process launch is not "
+                         "wired in); use torchrun with the torchvision engine, or run without torchrun")
     if args.engine == "detectron2":
         from fashionlib.detection.d2 import train as engine_train  # detectron2 is imported only here
     else:

@@ -31,6 +31,7 @@ from fashionlib.gan.models import (
     ResizeGenerator,
     SNDiscriminator,
     architecture_table,
+    condition_vectors,
     parameter_count,
     weights_init,
 )
@@ -63,7 +64,7 @@ from fashionlib.gan.train import (
 __all__ = [
     "RECIPES", "SIZES", "add_commands", "STUDY_FINAL", "CropBatches", "Discriminator", "FailureMonitor", "GanConfig", "GanError",
     "GanRun", "Generator", "ResizeGenerator", "SNDiscriminator", "TrainingFailureWarning", "architecture_table",
-    "build_generator", "build_models", "class_indices", "crops_id", "d_loss", "default_config", "diff_augment",
+    "build_generator", "build_models", "class_indices", "condition_vectors", "crops_id", "d_loss", "default_config", "diff_augment",
     "ema_update", "ensure_gan", "g_loss", "gan_step", "generate", "last_line", "load_generator", "load_run",
     "log_lines", "model_summary", "parameter_count", "plot_curves", "progress_figure", "read_config", "read_state",
     "real_vs_fake", "recalibrate_bn", "run_summary", "recipe_config", "run_dir_for", "settings_key", "study_comparison",

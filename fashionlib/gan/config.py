@@ -25,6 +25,9 @@ class GanConfig:
     ndf: int = 64
     conditional: bool = True
     classes: tuple[str, ...] = ("upper", "lower", "full")
+    # Attribute values to condition on as well (issue "trend signals"), e.g. ("floral|floral print", "plaid"):
+    # each value lists DeepFashion attribute names of one look; crops carrying none of them form one more slot.
+    attributes: tuple[str, ...] = ()
     # The ingredients of the small-data recipe, each a switch (the study's choice first).
     generator: str = "dcgan"  # "resize": nearest-neighbour upsample + 3x3 conv instead of transposed conv
     discriminator: str = "dcgan"  # "sn": spectral norm on every layer, no batch norm
@@ -49,9 +52,14 @@ class GanConfig:
     amp: bool = True  # bfloat16 mixed precision on CUDA GPUs that support it
 
     @property
+    def attribute_slots(self) -> int:
+        """Return the attribute values conditioned on plus one for "none of them" (0 without attributes)."""
+        return len(self.attributes) + 1 if self.attributes else 0
+
+    @property
     def num_classes(self) -> int:
-        """Return the number of classes the models are conditioned on (0 = unconditional)."""
-        return len(self.classes) if self.conditional else 0
+        """Return the width of the condition vector: garment classes (+ attribute slots); 0 = unconditional."""
+        return len(self.classes) + self.attribute_slots if self.conditional else 0
 
     def check(self) -> None:
         """Raise :class:`GanError` when an option is out of range."""
@@ -67,6 +75,9 @@ class GanConfig:
             parse_policy(self.diffaugment)
         except ValueError as err:
             raise GanError(f"GAN config diffaugment: {err}") from None
+        if self.attributes and (not self.conditional or self.d_cond == "projection"):
+            raise GanError("GAN config attributes need a conditional model with d_cond planes (the projection "
+                           "discriminator embeds one class index, not a garment class plus an attribute)")
         if not 0.0 <= self.ema_decay < 1.0:
             raise GanError(f"GAN config ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -108,9 +119,7 @@ def _coerce(source: str, key: str, type_name: str, value: Any) -> Any:
 # the README's ablation table (benchmarks/gan_ablation.py).
 RECIPES: dict[str, dict[str, Any]] = {
     "study": {},
-    "small-data": {"generator": "resize", "discriminator": "sn", "loss": "hinge",
-                   "diffaugment": "color,translation,cutout", "ema_decay": 0.999, "g_cond": "cbn",
-                   "d_cond": "projection", "ngf": 32, "ndf": 32, "batch_size": 32},
+    "small-data": {"generator": "resize", "g_cond": "cbn", "ngf": 32, "ndf": 32, "batch_size": 8},
 }
 
 # Fields that may change between a run and its resumption (they only say how long to train and how often to log).
@@ -149,7 +158,7 @@ def default_config(profile: Any, size: int = 64, recipe: str = "study", **overri
 
 def run_name(config: GanConfig) -> str:
     """Return a run-folder name that says what the run is: recipe and size (e.g. ``gan64_small-data``)."""
-    return f"gan{config.size}_{config.recipe}"
+    return f"gan{config.size}_{config.recipe}" + ("_attributes" if config.attributes else "")
 
 
 def run_dir_for(profile: Any, config: GanConfig) -> Path:

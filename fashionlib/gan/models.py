@@ -49,6 +49,24 @@ def _class_input(labels: torch.Tensor | None, num_classes: int, dtype: torch.dty
     return nn.functional.one_hot(labels, num_classes).to(dtype)
 
 
+def condition_vectors(classes: torch.Tensor, attributes: torch.Tensor | None, num_classes: int,
+                      attribute_slots: int) -> torch.Tensor:
+    """Return (B, C + A) condition vectors: half a one-hot garment class, half a one-hot attribute slot.
+
+    ``attributes`` None (or -1 entries) spreads the attribute half evenly over the A slots: "any
+    attribute". The halves keep the vector's sum at 1, so conditional batch norm starts at scale 1.
+    """
+    b = len(classes)
+    out = torch.zeros(b, num_classes + attribute_slots)
+    out[torch.arange(b), classes.long()] = 0.5
+    if attributes is None:
+        attributes = torch.full((b,), -1)
+    known = attributes >= 0
+    out[known.nonzero().flatten(), num_classes + attributes[known].long()] = 0.5
+    out[~known, num_classes:] = 0.5 / attribute_slots
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The study's DCGAN
 # ---------------------------------------------------------------------------

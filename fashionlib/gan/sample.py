@@ -13,13 +13,13 @@ from torch import nn
 
 from fashionlib.crops import CLASS_NAMES
 from fashionlib.gan.config import GanConfig
-from fashionlib.gan.models import GanError
+from fashionlib.gan.models import GanError, condition_vectors
 from fashionlib.runio import atomic_torch_save, atomic_write_bytes, atomic_write_text  # noqa: F401
 
 
 @torch.no_grad()
 def recalibrate_bn(netG: nn.Module, *, batches: int = 4, batch_size: int = 64, seed: int = 0,
-                   num_classes: int | None = None) -> nn.Module:
+                   num_classes: int | None = None, attribute_slots: int = 0) -> nn.Module:
     """Return ``netG`` in eval mode with batch-norm statistics re-estimated on fresh noise (classes balanced).
 
     During training the running statistics trail the moving generator (and an averaged
@@ -28,7 +28,7 @@ def recalibrate_bn(netG: nn.Module, *, batches: int = 4, batch_size: int = 64, s
     """
     gen = torch.Generator().manual_seed(seed)
     device = next(netG.parameters()).device
-    k = netG.num_classes if num_classes is None else num_classes
+    k = netG.num_classes if num_classes is None else num_classes  # garment classes (without attribute slots)
     bns = [m for m in netG.modules() if isinstance(m, nn.BatchNorm2d)]
     saved = [m.momentum for m in bns]
     for m in bns:
@@ -37,8 +37,11 @@ def recalibrate_bn(netG: nn.Module, *, batches: int = 4, batch_size: int = 64, s
     netG.train()
     for _ in range(batches):
         z = torch.randn(batch_size, netG.nz, generator=gen).to(device)
-        labels = torch.randint(k, (batch_size,), generator=gen).to(device) if k else None
-        netG(z, labels)
+        labels = torch.randint(k, (batch_size,), generator=gen) if k else None
+        if attribute_slots:
+            labels = condition_vectors(labels, torch.randint(attribute_slots, (batch_size,), generator=gen), k,
+                                       attribute_slots)
+        netG(z, labels.to(device) if labels is not None else None)
     for m, mom in zip(bns, saved):
         m.momentum = mom
     return netG.eval()
@@ -57,7 +60,8 @@ def build_generator(config: GanConfig, *, calibrate: bool = True) -> nn.Module:
 
     netG, _ = build_models(config)
     netG = _named(netG, config, 0)
-    return recalibrate_bn(netG, seed=config.seed + 3) if calibrate else netG.eval()
+    return recalibrate_bn(netG, seed=config.seed + 3, num_classes=len(config.classes) if config.conditional else 0,
+                          attribute_slots=config.attribute_slots) if calibrate else netG.eval()
 
 
 def load_generator(run_dir: str | Path, device: str = "cpu") -> nn.Module:
@@ -80,40 +84,60 @@ def load_generator(run_dir: str | Path, device: str = "cpu") -> nn.Module:
     return _named(netG, config, int(iteration)).to(device).eval()
 
 
-def class_indices(netG: nn.Module, classes: Sequence[str] | str | None, n: int) -> torch.Tensor | None:
-    """Return class indices for n samples: one class, a list (one per sample) or None (cycle through all)."""
+def class_indices(netG: nn.Module, classes: Sequence[str] | str | None, n: int,
+                  attribute: str | None = None) -> torch.Tensor | None:
+    """Return class indices for n samples: one class, a list (one per sample) or None (cycle through all).
+
+    A generator conditioned on attributes too gets condition vectors (n, K) instead: the class, and
+    ``attribute`` (one of its ``config.attributes``, or "none"), or any attribute when it is None.
+    """
     if not netG.num_classes:
-        if classes is not None:
+        if classes is not None or attribute is not None:
             raise GanError("this generator is unconditional: it cannot be asked for a class")
         return None
-    names = list(getattr(netG, "class_names", ())) or [CLASS_NAMES[i + 1] for i in range(netG.num_classes)]
+    config = getattr(netG, "config", None)
+    values = list(config.attributes) if config is not None else []
+    k = netG.num_classes - (len(values) + 1 if values else 0)  # garment classes
+    names = list(getattr(netG, "class_names", ())) or [CLASS_NAMES[i + 1] for i in range(k)]
     if classes is None:
-        return torch.arange(n) % netG.num_classes
-    if isinstance(classes, str):
-        classes = [classes] * n
-    if len(classes) != n:
-        raise GanError(f"got {len(classes)} class names for {n} samples")
-    unknown = set(classes) - set(names)
-    if unknown:
-        raise GanError(f"this generator knows classes {names}, not {sorted(unknown)}")
-    return torch.tensor([names.index(c) for c in classes])
+        idx = torch.arange(n) % k
+    else:
+        if isinstance(classes, str):
+            classes = [classes] * n
+        if len(classes) != n:
+            raise GanError(f"got {len(classes)} class names for {n} samples")
+        unknown = set(classes) - set(names)
+        if unknown:
+            raise GanError(f"this generator knows classes {names}, not {sorted(unknown)}")
+        idx = torch.tensor([names.index(c) for c in classes])
+    if not values:
+        if attribute is not None:
+            raise GanError("this generator is not conditioned on attributes")
+        return idx
+    slots = [*values, "none"]
+    if attribute is not None and attribute not in slots:
+        raise GanError(f"this generator knows attributes {slots}, not {attribute!r}")
+    attrs = None if attribute is None else torch.full((n,), slots.index(attribute))
+    return condition_vectors(idx, attrs, k, len(slots))
 
 
 @torch.no_grad()
 def generate(
     netG: nn.Module, n: int = 64, *, classes: Sequence[str] | str | None = None, seed: int = 0,
     z: torch.Tensor | None = None, labels: torch.Tensor | None = None, batch_size: int = 256,
+    attribute: str | None = None,
 ) -> torch.Tensor:
     """Return n generated images (n, 3, S, S) in [-1, 1] on the CPU, from seeded noise or the given z.
 
-    ``labels`` may give class vectors (n, K) directly (soft mixes, for class morphs).
+    ``labels`` may give class vectors (n, K) directly (soft mixes, for class morphs); ``attribute`` asks a
+    generator conditioned on attributes for one of its values.
     """
     device = next(netG.parameters()).device
     if z is None:
         z = torch.randn(n, netG.nz, generator=torch.Generator().manual_seed(seed))
     n = len(z)
     if labels is None:
-        labels = class_indices(netG, classes, n)
+        labels = class_indices(netG, classes, n, attribute)
     was_training = netG.training
     netG.eval()
     out = []

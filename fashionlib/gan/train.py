@@ -38,6 +38,7 @@ from fashionlib.gan.models import (
     Generator,
     ResizeGenerator,
     SNDiscriminator,
+    condition_vectors,
     weights_init,
 )
 from fashionlib.gan.step import ema_update, gan_step
@@ -125,7 +126,9 @@ class CropBatches:
         # On CUDA the whole cache goes to the GPU once when it fits comfortably; on CPU it stays as is.
         on_device = device.type == "cuda" and images.nbytes < 2 * 1024**3
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device if on_device else "cpu")
-        self.labels = torch.from_numpy(np.array(labels, dtype=np.int64)).to(self.images.device)  # a writable copy
+        # Class indices (N,), or condition vectors (N, K) when attributes are conditioned on too; a writable copy.
+        dtype = np.float32 if np.ndim(labels) == 2 else np.int64
+        self.labels = torch.from_numpy(np.array(labels, dtype=dtype)).to(self.images.device)
         self._epoch, self._perm = -1, None
 
     def epoch_of(self, it: int) -> int:
@@ -262,6 +265,10 @@ def pixel_diversity(images: torch.Tensor) -> float:
 def _fixed_inputs(config: GanConfig) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(config.seed + 1)
     z = torch.randn(config.n_fixed, config.nz, generator=gen)
+    if config.attributes:  # one grid row of 8 per attribute slot, classes cycling along the row
+        i = torch.arange(config.n_fixed)
+        return z, condition_vectors(i % len(config.classes), (i // 8) % config.attribute_slots, len(config.classes),
+                                    config.attribute_slots)
     k = max(config.num_classes, 1)
     labels = torch.arange(config.n_fixed) * k // config.n_fixed  # equal share per class, one class per block
     return z, labels
@@ -290,8 +297,13 @@ def _check_resume(out_dir: Path, config: GanConfig, crops_dir: Path, ckpt: Check
 def train_gan(
     crops_dir: str | Path, out_dir: str | Path, config: GanConfig | None = None, *, resume: bool = False,
     device: str | None = None, progress: bool = True, verbose: bool = True,
+    attribute_labels: np.ndarray | None = None,
 ) -> GanRun:
-    """Train (or resume) a GAN on the train-split crops; return the run (weights, metrics, grids in ``out_dir``)."""
+    """Train (or resume) a GAN on the train-split crops; return the run (weights, metrics, grids in ``out_dir``).
+
+    ``attribute_labels``: with ``config.attributes``, one slot per train crop (in ``load_crops`` order, the
+    config's classes only): 0..A-1 = that value, A = none of them, -1 = unknown (the crop is left out).
+    """
     from tqdm.auto import tqdm
 
     from fashionlib.gan.sample import recalibrate_bn
@@ -306,7 +318,16 @@ def train_gan(
     crops = load_crops(crops_dir, "train", config.size, classes=config.classes)
     class_index = {CLASS_IDS[c]: i for i, c in enumerate(config.classes)}
     labels = np.array([class_index[c] for c in crops.labels], dtype=np.int64)
-    batches = CropBatches(crops.images, labels, config.batch_size, config.seed, dev)
+    images = crops.images
+    if config.attributes:
+        if attribute_labels is None or len(attribute_labels) != len(labels):
+            raise GanError(f"config.attributes needs attribute_labels, one per train crop ({len(labels)}): see "
+                           "fashionlib.trends.attributes.ensure_attribute_gan")
+        keep = np.flatnonzero(np.asarray(attribute_labels) >= 0)
+        images = np.asarray(crops.images)[keep]
+        labels = condition_vectors(torch.from_numpy(labels[keep]), torch.from_numpy(np.asarray(attribute_labels)[keep]),
+                                   len(config.classes), config.attribute_slots).numpy()
+    batches = CropBatches(images, labels, config.batch_size, config.seed, dev)
 
     netG, netD = build_models(config)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -439,14 +460,16 @@ def train_gan(
         distributed.barrier()  # rank 0 writes the checkpoint, generator and summary
         return load_run(out_dir)
     ckpt.save(it, status="finished", elapsed_s=elapsed, rng=rng_state(), warned=monitor.warned)
-    final = recalibrate_bn(copy.deepcopy(sampler), seed=config.seed + 3, num_classes=config.num_classes)
+    final = recalibrate_bn(copy.deepcopy(sampler), seed=config.seed + 3,
+                           num_classes=len(config.classes) if config.conditional else 0,
+                           attribute_slots=config.attribute_slots)
     atomic_torch_save(out_dir / "generator.pt", {
         "config": config.to_dict(), "iteration": it, "ema": netG_ema is not None, "bn_recalibrated": True,
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in final.state_dict().items()}})
     rows = metrics.frame()
     session = rows[rows["iter"] >= start] if len(rows) else rows
     summary = {
-        "stop_reason": stop_reason, "train_crops": len(crops), "epochs": round(it / batches.per_epoch, 2),
+        "stop_reason": stop_reason, "train_crops": batches.n, "epochs": round(it / batches.per_epoch, 2),
         "images_per_s": round(float(len(session) * config.batch_size / max(session["seconds"].sum(), 1e-9)), 2)
         if len(session) else None,
         "images_seen": it * config.batch_size, "device": str(dev), "warnings": monitor.warned,
@@ -454,7 +477,7 @@ def train_gan(
     atomic_write_json(out_dir / "summary.json", summary, indent=1)
     if verbose:
         print(f"stopped at iteration {it} ({stop_reason}) after {elapsed / 60:.1f} min, "
-              f"{summary['epochs']} epochs of {len(crops)} crops; run folder {out_dir.name}")
+              f"{summary['epochs']} epochs of {batches.n} crops; run folder {out_dir.name}")
     distributed.barrier()
     return load_run(out_dir)
 
@@ -467,7 +490,7 @@ def settings_key(config: GanConfig, crops_dir: str | Path) -> str:
 
 def ensure_gan(
     profile: Any, size: int = 64, *, recipe: str = "study", config: GanConfig | None = None,
-    crops_dir: str | Path | None = None, progress: bool = True,
+    crops_dir: str | Path | None = None, progress: bool = True, attribute_labels: np.ndarray | None = None,
 ) -> GanRun:
     """Return a finished run of this config on these crops: load it, resume it, or train it.
 
@@ -495,5 +518,7 @@ def ensure_gan(
             print("\n".join(log_lines(run)))
             return run
         print(f"resuming the run in {run_dir.name} from iteration {state.get('iteration', 0)}")
-        return train_gan(crops_dir, run_dir, config, resume=True, device=profile.device, progress=progress)
-    return train_gan(crops_dir, run_dir, config, device=profile.device, progress=progress)
+        return train_gan(crops_dir, run_dir, config, resume=True, device=profile.device, progress=progress,
+                         attribute_labels=attribute_labels)
+    return train_gan(crops_dir, run_dir, config, device=profile.device, progress=progress,
+                     attribute_labels=attribute_labels)
