@@ -1,13 +1,15 @@
 """Ablation of the small-data recipe: add one ingredient at a time, same crops, same budget.
 
-    python benchmarks/gan_ablation.py [--crops runs/sample/crops_gt] [--iters 1000] [--report]
+    python benchmarks/gan_ablation.py [--crops runs/sample/crops_gt] [--iters 2000] [--report]
 
-Every row trains ``--iters`` iterations (default 1000) at batch 32 (so every row sees the same
-images) on the ground-truth crops of the sample, then is scored on the held-out
+Every row trains ``--iters`` iterations (default 2000) at batch 8, so every row sees the
+same 16,000 crops, on the ground-truth crops of the sample, then is scored on the held-out
 crops: Frechet distance and improved precision / recall (k = 3) in the crop
-classifier's features, and class agreement. The last two rows run with two
-seeds. Finished rows are reused (each row is a run folder under
-``runs/sample/ablation``), so the script can be stopped and restarted.
+classifier's features, and class agreement. The first rows add the recipe's ingredients
+one at a time to the study's DCGAN (the last two with two seeds); the rows after them add
+one more published ingredient each to the recipe, the ones it was measured without.
+Finished rows are reused (each row is a run folder under ``runs/sample/ablation``), so the
+script can be stopped and restarted.
 """
 
 from __future__ import annotations
@@ -21,35 +23,40 @@ import torch
 
 from fashionlib.gan import GanError, load_run, read_state, recipe_config, train_gan
 
-# Each row adds one ingredient to the row above it.
-ROWS: list[tuple[str, dict]] = [
-    ("study DCGAN (batch 32)", {}),
+# The chain: each row adds one ingredient to the row above it; the last of these is the small-data recipe.
+CHAIN: list[tuple[str, dict]] = [
+    ("study DCGAN", {}),
     ("+ widths 32", {"ngf": 32, "ndf": 32}),
     ("+ resize-convolution G", {"generator": "resize"}),
-    ("+ spectral norm D, hinge loss", {"discriminator": "sn", "loss": "hinge"}),
-    ("+ DiffAugment", {"diffaugment": "color,translation,cutout"}),
-    ("+ EMA of G", {"ema_decay": 0.999}),
-    ("+ projection D, conditional BN (small-data recipe)", {"d_cond": "projection", "g_cond": "cbn"}),
+    ("+ conditional batch norm in G (small-data recipe)", {"g_cond": "cbn"}),
 ]
-SEEDED_ROWS = 2  # the last rows run with two seeds
+# Tried on top of the recipe, one at a time (each its own row, not cumulative).
+ON_TOP: list[tuple[str, dict]] = [
+    ("recipe + spectral norm D, hinge loss", {"discriminator": "sn", "d_cond": "planes", "loss": "hinge"}),
+    ("recipe + projection D (spectral norm)", {"discriminator": "sn", "d_cond": "projection"}),
+    ("recipe + DiffAugment", {"diffaugment": "color,translation,cutout"}),
+    ("recipe + EMA of G", {"ema_decay": 0.999}),
+]
+SEEDED_ROWS = 2  # the chain's last rows run with two seeds
+BATCH = 8
 
 
 def row_configs(iters: int) -> list[tuple[str, int, object]]:
     """Return (row name, seed, config) for every run of the ablation."""
-    out, acc = [], {"batch_size": 32}
-    for i, (name, change) in enumerate(ROWS):
+    out, acc = [], {"batch_size": BATCH}
+    common = dict(max_iters=iters, log_every=100, grid_every=iters // 2, ckpt_every=250)
+    for i, (name, change) in enumerate(CHAIN):
         acc = {**acc, **change}
-        seeds = (0, 1) if i >= len(ROWS) - SEEDED_ROWS else (0,)
-        for seed in seeds:
-            cfg = recipe_config("study", **acc, seed=seed, max_iters=iters, log_every=100, grid_every=iters // 2,
-                                ckpt_every=100)
-            out.append((name, seed, cfg))
+        for seed in (0, 1) if i >= len(CHAIN) - SEEDED_ROWS else (0,):
+            out.append((name, seed, recipe_config("study", **acc, seed=seed, **common)))
+    for name, change in ON_TOP:
+        out.append((name, 0, recipe_config("study", **{**acc, **change}, seed=0, **common)))
     return out
 
 
 def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int = 1,
                only: set[int] | None = None) -> None:
-    runs = list(enumerate(row_configs(iters)))[::-1]  # the full recipe first: the row most worth seeing early
+    runs = list(enumerate(row_configs(iters)))
     for i, (name, seed, cfg) in runs[shard::shards]:
         if only is not None and i not in only:
             continue
@@ -118,8 +125,8 @@ def write_into_notebook(table: pd.DataFrame, notebook: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", default="runs/sample/crops_gt")
-    ap.add_argument("--root", default="runs/sample/ablation")
-    ap.add_argument("--iters", type=int, default=1000)
+    ap.add_argument("--root", default="runs/sample/ablation_b8")
+    ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--report", action="store_true", help="score the finished rows instead of training")
     ap.add_argument("--shard", default="0/1", help="K/N: train every N-th run starting at K (parallel workers)")
     ap.add_argument("--only", default=None, help="comma-separated run numbers to train (e.g. 0,2)")

@@ -506,3 +506,20 @@ def test_cli_train_evaluate_predict(tiny_data: tuple[Path, Path], tmp_path: Path
     preds = json.loads((tmp_path / "pred" / "predictions.json").read_text())
     assert len(preds) == len(list((root / "img").glob("*.jpg")))
     assert len(list((tmp_path / "pred").glob("*.png"))) == len(preds)
+
+
+def test_resuming_a_detectron2_run_with_this_engine_names_the_engine(trained_run: Path, tiny_data, tmp_path: Path) -> None:
+    import shutil
+
+    from detection_helpers import tiny_config
+
+    from fashionlib.detection import ResumeError, train
+
+    run = tmp_path / "d2run"
+    shutil.copytree(trained_run, run)
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    state["engine"] = "detectron2"
+    torch.save(state, run / "checkpoints" / "last.pt")
+    coco, root = tiny_data
+    with pytest.raises(ResumeError, match="trained by the detectron2 engine; resume it with --engine detectron2"):
+        train(tiny_config(), coco_dir=coco, image_root=root, out_dir=run, resume=True, progress=False)

@@ -93,8 +93,12 @@ def train_detector(
     run_dir: str | Path | None = None,
     progress: bool = True,
     verbose: bool = True,
+    engine: str = "torchvision",
 ) -> TrainResult:
     """Train the profile's detector into ``run_dir`` (default ``profile.detector_dir``), or reuse a finished run.
+
+    ``engine``: "torchvision" (this package's loop) or "detectron2" (needs ``make detectron2``); both write
+    the same run-folder layout.
 
     A run is reused when its checkpoint is final (finished or stopped by the time
     budget) and its config equals the requested one; an unfinished one is resumed.
@@ -104,6 +108,12 @@ def train_detector(
     """
     from fashionlib.coco import ensure_coco
 
+    if engine == "detectron2":
+        from fashionlib.detection.d2 import train as engine_train  # detectron2 is imported only here
+    elif engine == "torchvision":
+        engine_train = train
+    else:
+        raise ValueError(f"engine must be torchvision or detectron2, found {engine!r}")
     base = config if isinstance(config, DetectorConfig) else (load_config(config) if config else default_config(profile))
     if max_iter is not None:
         base = with_schedule(base, max_iter)
@@ -129,12 +139,12 @@ def train_detector(
         if status["status"] in ("running", "stopped") and same:
             if verbose:
                 print(f"Resuming the unfinished run in {_shown(run)} from iteration {status['iteration']}.")
-            return train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, resume=True,
-                         device=profile.device, progress=progress)
+            return engine_train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, resume=True,
+                                device=profile.device, progress=progress)
         if verbose:
             print(f"{_shown(run)} holds a run of another config; training a new one over it.")
-    return train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, overwrite=True,
-                 device=profile.device, progress=progress)
+    return engine_train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, overwrite=True,
+                        device=profile.device, progress=progress)
 
 
 def ensure_detector(

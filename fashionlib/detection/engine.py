@@ -383,6 +383,9 @@ def train_loop(
     state, changes = None, {}
     if resume:  # settle the config first: the network is built from it
         state = Checkpointer(run).read()
+        if state.get("engine", "torchvision") != "torchvision":
+            raise ResumeError(f"--resume: {run} was trained by the {state['engine']} engine; resume it with "
+                              f"--engine {state['engine']}")
         cfg, changes = _resumed_config(cfg, state["config"], state.get("schedule"), run)
     s, t = cfg.solver, cfg.train
     _, per_forward = distributed.split_batch(s.ims_per_batch, t.micro_batches, "solver.ims_per_batch")

@@ -80,7 +80,12 @@ RESUMABLE = {
 def comparable(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """Return a config dict without what does not change the trained result: data paths, the time budget,
     and the LR steps of a time-scaled schedule (they are derived from the measured speed, see engine)."""
+    from fashionlib.detection.config import DetectorConfig
+
     out = {k: v for k, v in cfg_dict.items() if k != "data"}
+    for section, defaults in DetectorConfig().to_dict().items():  # keys added since a run was saved: defaults
+        if isinstance(defaults, dict) and isinstance(out.get(section), dict):
+            out[section] = {**defaults, **out[section]}
     out["train"] = {k: v for k, v in out.get("train", {}).items() if k != "max_minutes"}
     if out["train"].get("time_schedule"):
         out["solver"] = {k: v for k, v in out.get("solver", {}).items() if k != "steps"}

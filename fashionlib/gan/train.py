@@ -485,6 +485,8 @@ def train_gan(
 def settings_key(config: GanConfig, crops_dir: str | Path) -> str:
     """Return a short hash of what a run's result depends on (config without its length/logging, and the crops)."""
     d = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES}
+    if not d["attributes"]:
+        del d["attributes"]  # added later: runs without attributes keep the folder names they were trained under
     return hashlib.sha256(json.dumps([d, crops_id(crops_dir)], sort_keys=True).encode()).hexdigest()[:8]
 
 
