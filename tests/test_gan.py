@@ -128,9 +128,12 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 SMALL_DATA_TINY = G.recipe_config("small-data", ngf=8, ndf=8, batch_size=8, max_iters=4, log_every=2, grid_every=2,
                                    ckpt_every=2, n_fixed=6)
+# Every switch on (spectral norm, hinge, projection, DiffAugment, EMA): each carries state a resume must restore.
+ALL_SWITCHES_TINY = replace(SMALL_DATA_TINY, discriminator="sn", loss="hinge", d_cond="projection",
+                            diffaugment="color,translation,cutout", ema_decay=0.999)
 
 
-@pytest.mark.parametrize("config", [TINY, SMALL_DATA_TINY], ids=["study", "small-data"])
+@pytest.mark.parametrize("config", [TINY, SMALL_DATA_TINY, ALL_SWITCHES_TINY], ids=["study", "small-data", "switches"])
 def test_resume_gives_bit_identical_weights(crops_dir: Path, tmp_path: Path, config: G.GanConfig) -> None:
     straight = G.train_gan(crops_dir, tmp_path / "straight", config, progress=False, verbose=False)
     half = replace(config, max_iters=2)
@@ -384,8 +387,8 @@ def test_ema_update_is_a_moving_average() -> None:
 def test_recipes_and_config_validation() -> None:
     study, small = G.recipe_config("study"), G.recipe_config("small-data")
     assert (study.generator, study.loss, study.diffaugment, study.ema_decay) == ("dcgan", "bce", "", 0.0)
-    assert (small.generator, small.discriminator, small.loss, small.g_cond, small.d_cond) == (
-        "resize", "sn", "hinge", "cbn", "projection")
+    assert (small.generator, small.discriminator, small.loss, small.g_cond, small.d_cond, small.batch_size) == (
+        "resize", "dcgan", "bce", "cbn", "planes", 16)
     assert G.GanConfig.from_dict(small.to_dict()) == small
     with pytest.raises(G.GanError, match=r"'lr' expects float, found '1e-3' \(str\)"):
         G.GanConfig.from_dict({"lr": "1e-3"}, source="my.yaml")

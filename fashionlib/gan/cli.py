@@ -47,7 +47,7 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("train-gan", help="train a GAN (the study's DCGAN or the small-data recipe) on a crop folder")
     p.add_argument("crops", help="crop folder made by `fashionlib crop`")
     p.add_argument("--recipe", choices=list(RECIPES), default="study",
-                   help="study: the study's DCGAN; small-data: resize-conv G, SN projection D, hinge, DiffAugment, EMA")
+                   help="study: the study's DCGAN; small-data: resize-conv G with class-conditional BN, widths 32, batch 16")
     p.add_argument("--size", type=int, choices=SIZES, default=64, help="image size (64: the study's 5 layers)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, grids)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
