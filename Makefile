@@ -15,7 +15,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation notebooks clean detectron2 test-widgets7 test-browser
+.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation bench-gan-candidates notebooks clean detectron2 test-widgets7 test-browser
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,14 @@ bench-gan-ablation: sample
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_ablation.py --shard 0/2 & \
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_ablation.py --shard 1/2; wait
 	$(BIN)/python benchmarks/gan_ablation.py --report
+
+# The small-data recipe's candidates at the full budget (two at a time, one thread each, 17 minutes: ~1 hour).
+bench-gan-candidates: sample
+	for i in 0 2 4; do \
+	  OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_candidates.py train --index $$i & \
+	  OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_candidates.py train --index $$((i + 1)); wait; \
+	done
+	$(BIN)/python benchmarks/gan_candidates.py report
 
 # ~5 minutes, ~8 GB RAM: COCO evaluation of 40,000 images x 100 detections vs pycocotools' own evaluate+accumulate.
 bench-eval: setup

@@ -1,0 +1,84 @@
+"""Recipe candidates at the course's full budget: how the small-data recipe was chosen.
+
+    python benchmarks/gan_candidates.py train --index I [--minutes 17]   # candidate I, one thread
+    python benchmarks/gan_candidates.py report                       # score the finished ones
+
+Two candidates train at a time, one thread each, for 17 minutes (about the work of ten
+minutes on two threads), on the crops notebook 06 uses (``runs/sample/crops``); each is
+scored like notebook 07 (held-out crops, the crop classifier's features). Run folders live
+under ``runs/sample/candidates``; a finished one is not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from fashionlib.gan import load_run, read_state, recipe_config, train_gan
+
+CROPS = Path("runs/sample/crops")
+ROOT = Path("runs/sample/candidates")
+RESIZE_CBN = {"generator": "resize", "g_cond": "cbn"}
+CANDIDATES: dict[str, dict] = {
+    "resize-conv + cBN, widths 64, batch 8": {**RESIZE_CBN, "batch_size": 8},
+    "resize-conv + cBN, widths 32, batch 8": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 8},
+    "resize-conv + cBN, widths 32, batch 16 (small-data recipe)": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16},
+    "resize-conv + cBN, widths 32, batch 32": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 32},
+    "widths 32, batch 8 + spectral-norm projection D": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 8,
+                                                         "discriminator": "sn", "d_cond": "projection"},
+    "batch 16 recipe + DiffAugment translation, cutout": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16,
+                                                           "diffaugment": "translation,cutout"},
+}
+
+
+def folder(name: str) -> Path:
+    return ROOT / f"c{list(CANDIDATES).index(name)}"
+
+
+def train(name: str, minutes: float) -> None:
+    torch.set_num_threads(1)
+    config = recipe_config("study", **CANDIDATES[name], max_iters=100_000, max_minutes=minutes, log_every=100,
+                           grid_every=1000, ckpt_every=500)
+    run_dir = folder(name)
+    if read_state(run_dir).get("status") == "finished":
+        return
+    train_gan(CROPS, run_dir, config, resume=(run_dir / "checkpoints" / "last.pt").is_file(), device="cpu",
+              progress=False, verbose=False)
+
+
+def report() -> pd.DataFrame:
+    from fashionlib.inspiration import ensure_feature_net, score_generator
+
+    net = ensure_feature_net(CROPS, progress=False)
+    rows = []
+    for name in CANDIDATES:
+        run_dir = folder(name)
+        if read_state(run_dir).get("status") != "finished":
+            continue
+        run = load_run(run_dir)
+        scores = score_generator(run.generator(), CROPS, net, seed=0)
+        rows.append({"candidate": name, "iterations": run.state["iteration"], **scores})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=("train", "report"))
+    ap.add_argument("--index", type=int, default=0, help="candidate number (0-5, the order of CANDIDATES)")
+    ap.add_argument("--minutes", type=float, default=17.0)
+    args = ap.parse_args()
+    if args.what == "train":
+        train(list(CANDIDATES)[args.index], args.minutes)
+        return
+    table = report()
+    out = Path(__file__).resolve().parent / "results" / "gan_candidates.csv"
+    table.to_csv(out, index=False)
+    print(table.to_string(index=False))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
