@@ -2,12 +2,13 @@
 
     python benchmarks/gan_ablation.py [--crops runs/sample/crops_gt] [--iters 2000] [--report]
 
-Every row trains ``--iters`` iterations (default 2000) at batch 8, so every row sees the
-same 16,000 crops, on the ground-truth crops of the sample, then is scored on the held-out
-crops: Frechet distance and improved precision / recall (k = 3) in the crop
-classifier's features, and class agreement. The first rows add the recipe's ingredients
-one at a time to the study's DCGAN (the last two with two seeds); the rows after them add
-one more published ingredient each to the recipe, the ones it was measured without.
+Every row sees the same 16,000 crops of the sample's ground-truth crops: ``--iters``
+iterations (default 2000) at batch 8, or half as many at the recipe's batch 16. Each is
+scored on the held-out crops: Frechet distance and improved precision / recall (k = 3) in
+the crop classifier's features, and class agreement. The first rows add the recipe's
+ingredients one at a time to the study's DCGAN (the last two with two seeds); the rows
+after them add one more published ingredient each to the recipe at batch 8, the ones it
+was measured without.
 Finished rows are reused (each row is a run folder under ``runs/sample/ablation``), so the
 script can be stopped and restarted.
 """
@@ -28,17 +29,19 @@ CHAIN: list[tuple[str, dict]] = [
     ("study DCGAN", {}),
     ("+ widths 32", {"ngf": 32, "ndf": 32}),
     ("+ resize-convolution G", {"generator": "resize"}),
-    ("+ conditional batch norm in G (small-data recipe)", {"g_cond": "cbn"}),
+    ("+ conditional batch norm in G", {"g_cond": "cbn"}),
 ]
-# Tried on top of the recipe, one at a time (each its own row, not cumulative).
+# Tried on top of the recipe's ingredients at batch 8, one at a time (each its own row, not cumulative).
 ON_TOP: list[tuple[str, dict]] = [
-    ("recipe + spectral norm D, hinge loss", {"discriminator": "sn", "d_cond": "planes", "loss": "hinge"}),
-    ("recipe + projection D (spectral norm)", {"discriminator": "sn", "d_cond": "projection"}),
-    ("recipe + DiffAugment", {"diffaugment": "color,translation,cutout"}),
-    ("recipe + EMA of G", {"ema_decay": 0.999}),
+    ("recipe at batch 8 + spectral norm D, hinge loss", {"discriminator": "sn", "d_cond": "planes", "loss": "hinge"}),
+    ("recipe at batch 8 + projection D (spectral norm)", {"discriminator": "sn", "d_cond": "projection"}),
+    ("recipe at batch 8 + DiffAugment", {"diffaugment": "color,translation,cutout"}),
+    ("recipe at batch 8 + EMA of G", {"ema_decay": 0.999}),
 ]
 SEEDED_ROWS = 2  # the chain's last rows run with two seeds
 BATCH = 8
+# The recipe's batch, last in the chain; added after the rows above were numbered, so it runs as rows 10-11.
+FINAL = ("+ batch 16, same crops seen (the small-data recipe)", {"batch_size": 16})
 
 
 def row_configs(iters: int) -> list[tuple[str, int, object]]:
@@ -51,7 +54,16 @@ def row_configs(iters: int) -> list[tuple[str, int, object]]:
             out.append((name, seed, recipe_config("study", **acc, seed=seed, **common)))
     for name, change in ON_TOP:
         out.append((name, 0, recipe_config("study", **{**acc, **change}, seed=0, **common)))
+    half = dict(common, max_iters=iters * BATCH // FINAL[1]["batch_size"])
+    for seed in (0, 1):
+        out.append((FINAL[0], seed, recipe_config("study", **{**acc, **FINAL[1]}, seed=seed, **half)))
     return out
+
+
+def display_order(names: list[str]) -> list[str]:
+    """Return the row names in table order: the chain (recipe last), then the ingredients tried on top."""
+    chain = [n for n, _ in CHAIN] + [FINAL[0]]
+    return chain + [n for n in dict.fromkeys(names) if n not in chain]
 
 
 def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int = 1,
@@ -62,7 +74,7 @@ def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int 
             continue
         run_dir = root / f"row{i:02d}_seed{seed}"
         state = read_state(run_dir)
-        if state.get("status") == "finished" and state.get("iteration", 0) >= iters:
+        if state.get("status") == "finished" and state.get("iteration", 0) >= cfg.max_iters:
             continue
         t0 = time.perf_counter()
         print(f"== {name} (seed {seed}) -> {run_dir.name}", flush=True)
@@ -88,6 +100,9 @@ def report(crops: Path, root: Path, iters: int) -> pd.DataFrame:
         rows.append({"row": name, "seed": seed, **scores, "s/iter (this machine)": round(float(
             run.metrics["seconds"].median()), 3)})
     table = pd.DataFrame(rows)
+    if len(table):
+        order = {name: k for k, name in enumerate(display_order(table["row"].tolist()))}
+        table = table.sort_values("row", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
     return table
 
 

@@ -117,8 +117,8 @@ def _coerce(source: str, key: str, type_name: str, value: Any) -> Any:
 
 # The two recipes, as overrides of the study's defaults. The small-data recipe keeps what measured as helping on
 # the sample's crops in ten CPU minutes (README: the ablation, benchmarks/gan_ablation.py, and the candidates
-# compared at the full budget); spectral norm + hinge, DiffAugment, the EMA and the projection discriminator stay
-# switches: they cost recall or Frechet distance at this budget.
+# compared at the full budget); spectral norm + hinge and DiffAugment (they cost recall at this budget), the EMA and
+# the projection discriminator (within noise) stay switches.
 RECIPES: dict[str, dict[str, Any]] = {
     "study": {},
     "small-data": {"generator": "resize", "g_cond": "cbn", "ngf": 32, "ndf": 32, "batch_size": 16},
