@@ -145,10 +145,10 @@ def test_gan_on_two_processes_writes_from_rank_0_and_resumes_exactly(tmp_path: P
     assert "generator.pt" in json.loads((tmp_path / "w1" / "rank0.json").read_text())
 
 
-def test_batch_that_does_not_split_is_a_one_line_error(tmp_path: Path) -> None:
-    crops = make_crop_folder(tmp_path, 4)
-    proc = torchrun(["train-gan", str(crops), "--batch-size", "5", "--iters", "2", "--out", str(tmp_path / "g"),
-                     "--device", "cpu"], tmp_path / "g", tmp_path / "w")
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode != 0
-    assert "GAN batch_size 5 does not split into 2 processes" in out
+def test_batch_that_does_not_split_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fashionlib import distributed
+
+    monkeypatch.setattr(distributed, "context", lambda: distributed.DistContext(rank=1, world_size=2))
+    assert distributed.split_batch(8, 2) == (4, 2)
+    with pytest.raises(ValueError, match="GAN batch_size 5 does not split into 2 processes x 1 micro-batches"):
+        distributed.split_batch(5, what="GAN batch_size")
