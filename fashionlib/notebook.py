@@ -90,7 +90,12 @@ def show_code(*objects: object) -> object:
         from IPython.display import Code
     except ImportError:  # pragma: no cover - IPython comes with Jupyter
         return source
-    return Code(source, language="python")
+
+    class Listing(Code):
+        # HTML and plain text only: a LaTeX copy of every listing doubled the stored notebooks' code outputs.
+        _repr_latex_ = None
+
+    return Listing(source, language="python")
 
 
 def show_jpeg(fig: object, path: str | Path | None = None, *, quality: int = 85) -> object:
