@@ -103,10 +103,11 @@ def broadcast_object(obj: Any) -> Any:
 def rank0_decides(flag: bool, device: str | torch.device = "cpu") -> bool:
     """Return rank 0's ``flag`` on every process (e.g. "the time budget is spent": all stop at the same iteration).
 
-    ``device``: where the one-number message travels (nccl needs this process's GPU, gloo the CPU).
+    ``device``: this process's device; the one-number message travels on it under nccl, on the CPU otherwise.
     """
     if not context().active:
         return flag
+    device = device if str(device).startswith("cuda") else "cpu"
     t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
     dist.broadcast(t, src=0)
     return bool(t.item())

@@ -433,7 +433,7 @@ def train_loop(
         batches = iter(loader)
         while it < end_iter:
             if budget_s is not None and distributed.rank0_decides(
-                    elapsed() + (step_times[-1] if step_times else 0.0) > budget_s, _message_device(device)):
+                    elapsed() + (step_times[-1] if step_times else 0.0) > budget_s, device):
                 status = "time_budget"
                 break
             tic, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
@@ -483,11 +483,6 @@ def train_loop(
             _final_evaluation(run, cfg, result, device, progress, metrics)
     distributed.barrier()
     return result
-
-
-def _message_device(device: str) -> str:
-    """Return where a one-number message between processes lives: the GPU under nccl, the CPU under gloo."""
-    return device if device.startswith("cuda") else "cpu"
 
 
 def _datasets(cfg: DetectorConfig) -> tuple[CocoDetection, CocoDetection, list[int]]:

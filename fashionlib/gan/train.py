@@ -413,8 +413,7 @@ def train_gan(
         while it < config.max_iters:
             # One budget rule for both trainers: minutes count across resumes.
             if config.max_minutes is not None and distributed.rank0_decides(
-                    elapsed_before + time.perf_counter() - t0 >= config.max_minutes * 60,
-                    dev if dev.type == "cuda" else "cpu"):
+                    elapsed_before + time.perf_counter() - t0 >= config.max_minutes * 60, dev):
                 stop_reason = "max_minutes"
                 break
             step_start = time.perf_counter()

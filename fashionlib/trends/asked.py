@@ -88,17 +88,19 @@ def ensure_attribute_gan(profile: Any, crops_dir: str | Path, table: AttributeTa
                       attribute_labels=slots)
 
 
-def carries(predictor: Any, images: Any, value: str, k: int = 3) -> np.ndarray:
-    """Return per image whether one of the value's names is among the top k attributes of its type."""
+def carries(predictor: Any, images: Any, value: str, k: int = 3, *, probs: np.ndarray | None = None) -> np.ndarray:
+    """Return per image whether one of the value's names is among the top k attributes of its type.
+
+    ``probs``: the predictor's probabilities for these images, when already computed (one pass for all values).
+    """
     from fashionlib.trends.attributes import predict_proba
 
-    if len(images) == 0:
-        return np.zeros(0, dtype=bool)
+    if probs is None:
+        probs = predict_proba(predictor, images) if len(images) else np.zeros((0, len(predictor.names)))
     cols = [predictor.column(n) for n in names_of(value)]
     types = predictor.attributes["type_name"].to_numpy()
     same_type = np.flatnonzero(types == types[cols[0]])
-    probs = predict_proba(predictor, images)[:, same_type]
-    top = same_type[np.argsort(-probs, axis=1)[:, :k]]
+    top = same_type[np.argsort(-probs[:, same_type], axis=1)[:, :k]]
     return np.isin(top, cols).any(axis=1)
 
 
@@ -111,6 +113,7 @@ def asked_table(predictor: Any, netG: Any, crops_dir: str | Path, table: Attribu
                 seed: int = 0, k: int = 3) -> pd.DataFrame:
     """Return one row per (garment type, value): how often designs asked for the value carry it, with references."""
     from fashionlib.gan import generate
+    from fashionlib.trends.attributes import predict_proba
 
     values = list(netG.config.attributes)
     held_manifests, held_images = [], []
@@ -125,21 +128,23 @@ def asked_table(predictor: Any, netG: Any, crops_dir: str | Path, table: Attribu
     train = load_crops(crops_dir, "train", 64, classes=list(netG.class_names))
     train_classes = np.array([CLASS_NAMES[int(c)] for c in train.labels])
     train_slots = attribute_slots(train.manifest, list(train_classes), table, values)
+    held_probs = predict_proba(predictor, images)  # one pass over the real crops, reused for every value
     rows = []
     for garment in netG.class_names:
-        control = generate(netG, n, classes=garment, attribute="none", seed=seed)
+        control = predict_proba(predictor, generate(netG, n, classes=garment, attribute="none", seed=seed))
         mine = (held["_class"].to_numpy() == garment) & (held_slots >= 0)
         known_train = (train_classes == garment) & (train_slots >= 0)
         for i, value in enumerate(values):
             asked = generate(netG, n, classes=garment, attribute=value, seed=seed)  # the control's noise
             share, lo, hi = _share(carries(predictor, asked, value, k))
+            labelled = mine & (held_slots == i)
             rows.append({
                 "garment": garment, "asked": label(value), "designs": n, "carry it": share, "ci_low": lo, "ci_high": hi,
-                "asked 'none' (control)": _share(carries(predictor, control, value, k))[0],
+                "asked 'none' (control)": _share(carries(predictor, None, value, k, probs=control))[0],
                 "base rate (train labels)": float((train_slots[known_train] == i).mean()) if known_train.any() else np.nan,
-                "real held-out crops": _share(carries(predictor, images[mine], value, k))[0],
-                "real crops labelled with it": _share(carries(predictor, images[mine & (held_slots == i)], value, k))[0],
-                "labelled held-out crops": int((mine & (held_slots == i)).sum()),
+                "real held-out crops": _share(carries(predictor, None, value, k, probs=held_probs[mine]))[0],
+                "real crops labelled with it": _share(carries(predictor, None, value, k, probs=held_probs[labelled]))[0],
+                "labelled held-out crops": int(labelled.sum()),
             })
     return pd.DataFrame(rows)
 
