@@ -1,6 +1,6 @@
-"""Detector speed: our training loop against the stock torchvision model driven by a plain loop.
+"""Detector speed: our training loop against the stock torchvision model driven by a plain loop, and detectron2.
 
-Both loops train the same network from the same random initial weights on the
+The loops train the same network from the same random initial weights on the
 same images (batches of 2 images, ~300 px long side, read from disk each
 iteration), with the same RoI/proposal settings:
 
@@ -15,7 +15,13 @@ iteration), with the same RoI/proposal settings:
   (:mod:`fashionlib.cpumem`, as ``train-detector --keep-freed-memory`` does; at scale 800 the default
   allocator spends about a quarter of a step's CPU time on page faults). Channels-last
   (NHWC) was measured too and was slower on this CPU, so the CPU loop stays NCHW
-  (and its losses stay bit-equal).
+  (and its losses stay bit-equal);
+* detectron2 (when it is installed, ``make detectron2``): the same config through
+  ``fashionlib.detection.d2`` (detectron2's RPN, RoI heads, its own RoIAlign and SGD
+  param groups; the same torchvision ResNet-FPN backbone), driven as detectron2's
+  ``SimpleTrainer.run_step`` does, images through the d2 engine's mapper (the same resize
+  arithmetic). Its weights are built first and converted into the two torchvision models,
+  so all three start from the same numbers. This is the anchor our loop is judged against.
 
 Each loop runs in its own process (the allocator setting is process-wide); the
 parent interleaves their iterations, one process working while the other sleeps,
@@ -28,6 +34,7 @@ resident memory.
 
     python benchmarks/detector_speed.py                    # study config at 800 and 320, sample config
     python benchmarks/detector_speed.py --iters 5 --scales 800
+    python benchmarks/detector_speed.py --no-detectron2    # the two torchvision loops only
     python benchmarks/detector_speed.py --device cuda      # GPU: study config, mixed precision off and on
 """
 
@@ -224,23 +231,103 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
 
 
-def _worker(conn, cfg: DetectorConfig, is_study: bool, ours: bool, items: list, weights: str, threads: int) -> None:
-    """Hold one loop in its own process and run the steps the parent asks for.
+class D2Loop:
+    """detectron2's training step (``SimpleTrainer.run_step``) and inference over the same image files.
+
+    Images go through the d2 engine's mapper (our resize arithmetic, 0-255 pixels; the model
+    normalises and pads them itself), paired by aspect ratio as detectron2's grouped loader does.
+    """
+
+    def __init__(self, cfg: DetectorConfig, items: list, weights: str) -> None:
+        from detectron2.modeling import build_model as d2_build_model
+        from detectron2.solver import build_optimizer as d2_build_optimizer
+
+        from fashionlib.detection.d2 import to_d2_config
+        from fashionlib.detection.d2.data import Mapper
+
+        self.d2cfg = to_d2_config(cfg, "cpu")
+        self.model = d2_build_model(self.d2cfg)
+        self.model.load_state_dict(torch.load(weights))
+        self.model.train()
+        self.opt = d2_build_optimizer(self.d2cfg, self.model)
+        self.items = sorted(items, key=lambda item: aspect(item[0]))
+        self.mapper = Mapper(cfg.input.min_size, cfg.input.max_size)
+        self.infer_mapper = Mapper(cfg.input.min_size, cfg.input.max_size, train=False)
+        self.padding: list[float] = []
+        self.pos = 0
+
+    def batch(self, start: int, items: list | None = None, *, train: bool = True) -> list[dict]:
+        """Return BATCH mapped records from ``items[start:]`` (wrapping), read from disk."""
+        from detectron2.structures import BoxMode
+
+        items = items or self.items
+        out = []
+        for k in range(BATCH):
+            path, boxes, labels = items[(start + k) % len(items)]
+            with Image.open(path) as img:
+                width, height = img.size
+            record = {"file_name": str(path), "image_id": k, "height": height, "width": width,
+                      "annotations": [{"bbox": box, "bbox_mode": BoxMode.XYXY_ABS, "category_id": int(label) - 1}
+                                      for box, label in zip(boxes.tolist(), labels.tolist())]}
+            out.append((self.mapper if train else self.infer_mapper)(record))
+        return out
+
+    def losses(self, batch: list[dict]) -> dict[str, torch.Tensor]:
+        """Return detectron2's loss dict (its heads log statistics to an event storage, so one is opened)."""
+        from detectron2.utils.events import EventStorage
+
+        with EventStorage():
+            return self.model(batch)
+
+    def step(self) -> tuple[float, float]:
+        """Run one training iteration (data included) as detectron2's SimpleTrainer does; return (wall, CPU) time."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        batch = self.batch(self.pos)
+        self.pos += BATCH
+        div = self.model.backbone.size_divisibility
+        height = -(-max(b["image"].shape[-2] for b in batch) // div) * div
+        width = -(-max(b["image"].shape[-1] for b in batch) // div) * div
+        self.padding.append(1 - sum(b["image"].shape[-2] * b["image"].shape[-1] for b in batch) / (BATCH * height * width))
+        loss = sum(self.losses(batch).values())
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    def infer(self, start: int) -> tuple[float, float]:
+        """Run inference on one batch (data included); return its (wall, CPU) time."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        batch = self.batch(start, train=False)
+        self.model.eval()
+        with torch.no_grad():
+            self.model(batch)
+        self.model.train()
+        return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _worker(conn, cfg: DetectorConfig, is_study: bool, kind: str, items: list, weights: str, threads: int) -> None:
+    """Hold one loop (``kind``: stock, ours or detectron2) in its own process and run the steps the parent asks for.
 
     A process per loop, because what our loop sets for the CPU allocator
     (:func:`fashionlib.cpumem.keep_freed_memory`, as ``train-detector --keep-freed-memory`` does) is
-    process-wide and must not reach the stock loop.
+    process-wide and must not reach the other loops.
     """
     torch.set_num_threads(threads)
-    if ours:
+    if kind == "ours":
         keep_freed_memory()
     torch.manual_seed(0)
-    model = build_model(cfg, channels_last=False) if ours else stock_model(cfg, is_study)
-    model.load_state_dict(torch.load(weights))  # same initial weights in both loops
-    loop = Loop(cfg, model, items, ours)
-    images, targets = loop.batch(0)  # warm-up: oneDNN sets up its kernels (and the heap grows) on a first call
-    sum(model(images, targets).values()).backward()
-    model.zero_grad(set_to_none=True)
+    if kind == "detectron2":
+        loop = D2Loop(cfg, items, weights)
+        warm = loop.losses(loop.batch(0))
+        sum(warm.values()).backward()
+        loop.model.zero_grad(set_to_none=True)
+    else:
+        model = build_model(cfg, channels_last=False) if kind == "ours" else stock_model(cfg, is_study)
+        model.load_state_dict(torch.load(weights))  # same initial weights in every loop
+        loop = Loop(cfg, model, items, kind == "ours")
+        images, targets = loop.batch(0)  # warm-up: oneDNN sets up its kernels (and the heap grows) on a first call
+        sum(model(images, targets).values()).backward()
+        model.zero_grad(set_to_none=True)
     conn.send("ready")
     while True:
         cmd, arg = conn.recv()
@@ -254,32 +341,58 @@ def _worker(conn, cfg: DetectorConfig, is_study: bool, ours: bool, items: list, 
             return
 
 
-def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, iters: int, threads: int) -> list[dict]:
-    """Benchmark one config: both loops, each in its own process, iterations interleaved; return table rows."""
-    torch.manual_seed(0)
-    stock_net = stock_model(cfg, is_study)
-    ours_net = build_model(cfg, channels_last=False)
-    ours_net.load_state_dict(stock_net.state_dict())  # same initial weights, so the losses can be compared
-    items = items[: BATCH * iters]  # both loops train on exactly these images, once each
-    check = same_batch_check(Loop(cfg, stock_net, items, False), Loop(cfg, ours_net, items, True))
+LOOP_NAMES = {"stock": "stock torchvision", "ours": "fashionlib", "detectron2": "detectron2 0.6"}
+
+
+def d2_same_batch_loss(cfg: DetectorConfig, items: list, weights: str) -> float:
+    """Return detectron2's total loss on the batch the torchvision loops were compared on (same weights and seed)."""
+    loop = D2Loop(cfg, items, weights)
+    torch.manual_seed(123)
+    return float(sum(loop.losses(loop.batch(0, items)).values()))
+
+
+def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, iters: int, threads: int,
+               detectron2: bool = False) -> list[dict]:
+    """Benchmark one config: every loop in its own process, iterations interleaved; return table rows."""
+    items = items[: BATCH * iters]  # every loop trains on exactly these images, once each
+    kinds = ["stock", "ours"] + (["detectron2"] if detectron2 else [])
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        weights = str(Path(tmp) / "init.pt")
-        torch.save(stock_net.state_dict(), weights)
+        weights = {k: str(Path(tmp) / f"init_{k}.pt") for k in ("torchvision", "detectron2")}
+        torch.manual_seed(0)
+        stock_net = stock_model(cfg, is_study)
+        if detectron2:  # detectron2's model first, its initial weights converted for the torchvision models
+            from detectron2.modeling import build_model as d2_build_model
+
+            from fashionlib.detection.d2 import to_d2_config
+            from fashionlib.detection.d2.modeling import to_torchvision_state
+
+            torch.manual_seed(0)
+            d2_net = d2_build_model(to_d2_config(cfg, "cpu"))
+            torch.save(d2_net.state_dict(), weights["detectron2"])
+            stock_net.load_state_dict(to_torchvision_state(d2_net.state_dict()))
+            del d2_net
+        ours_net = build_model(cfg, channels_last=False)
+        ours_net.load_state_dict(stock_net.state_dict())  # same initial weights, so the losses can be compared
+        check = same_batch_check(Loop(cfg, stock_net, items, False), Loop(cfg, ours_net, items, True))
+        if detectron2:
+            check["d2_loss"] = d2_same_batch_loss(cfg, items, weights["detectron2"])
+        torch.save(stock_net.state_dict(), weights["torchvision"])
         del stock_net, ours_net
         conns, procs = {}, []
-        for name in ("stock", "ours"):
-            conns[name], child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, cfg, is_study, name == "ours", items, weights, threads))
+        for kind in kinds:
+            conns[kind], child = ctx.Pipe()
+            file = weights["detectron2" if kind == "detectron2" else "torchvision"]
+            proc = ctx.Process(target=_worker, args=(child, cfg, is_study, kind, items, file, threads))
             proc.start()
             child.close()  # so that a worker that dies raises EOFError here instead of hanging the parent
             procs.append(proc)
         for conn in conns.values():
             assert conn.recv() == "ready"
-        times: dict[str, list] = {"stock": [], "ours": []}
-        infer: dict[str, list] = {"stock": [], "ours": []}
+        times: dict[str, list] = {k: [] for k in kinds}
+        infer: dict[str, list] = {k: [] for k in kinds}
         for _ in range(iters):
-            for name, conn in conns.items():  # one at a time: the other process sleeps on its pipe meanwhile
+            for name, conn in conns.items():  # one at a time: the others sleep on their pipes meanwhile
                 conn.send(("step", None))
                 times[name].append(conn.recv())
         for k in range(iters):
@@ -293,24 +406,29 @@ def run_config(label: str, cfg: DetectorConfig, is_study: bool, items: list, ite
             conn.send(("quit", None))
         for proc in procs:
             proc.join()
-    rows = []
-    for name in ("stock", "ours"):
-        # Means, not medians: both loops process the same images, in batches of their own making.
+    rows = {}
+    for name in kinds:
+        # Means, not medians: the loops process the same images, in batches of their own making.
         wall = statistics.mean(t[0] for t in times[name])
         cpu = statistics.mean(t[1] for t in times[name])
         inf_wall = statistics.mean(t[0] for t in infer[name])
         inf_cpu = statistics.mean(t[1] for t in infer[name])
-        rows.append({"config": label, "loop": "stock torchvision" if name == "stock" else "fashionlib",
-                     "train s/iter": wall, "train CPU s/iter": cpu, "train img/s": BATCH / wall,
-                     "infer img/s": BATCH / inf_wall, "infer CPU s/img": inf_cpu / BATCH,
-                     "padding %": 100 * stats[name][0], "peak RSS GiB": stats[name][1]})
-    rows[1]["speed-up (wall)"] = rows[0]["train s/iter"] / rows[1]["train s/iter"]
-    rows[1]["speed-up (CPU)"] = rows[0]["train CPU s/iter"] / rows[1]["train CPU s/iter"]
-    rows[1]["infer speed-up (CPU)"] = rows[0]["infer CPU s/img"] / rows[1]["infer CPU s/img"]
-    rows[1]["max |loss diff|"] = check["loss_diff"]
-    rows[1]["max grad diff (rel)"] = check["grad_diff"]
-    rows[0]["loss (same batch)"] = check["loss"]
-    return rows
+        rows[name] = {"config": label, "loop": LOOP_NAMES[name],
+                      "train s/iter": wall, "train CPU s/iter": cpu, "train img/s": BATCH / wall,
+                      "infer img/s": BATCH / inf_wall, "infer CPU s/img": inf_cpu / BATCH,
+                      "padding %": 100 * stats[name][0], "peak RSS GiB": stats[name][1]}
+    ours = rows["ours"]
+    for base in kinds[:1] + kinds[2:]:  # our loop's speed-up over each of the others
+        tag = "" if base == "stock" else " vs d2"
+        ours[f"speed-up{tag} (wall)"] = rows[base]["train s/iter"] / ours["train s/iter"]
+        ours[f"speed-up{tag} (CPU)"] = rows[base]["train CPU s/iter"] / ours["train CPU s/iter"]
+        ours[f"infer speed-up{tag} (CPU)"] = rows[base]["infer CPU s/img"] / ours["infer CPU s/img"]
+    ours["max |loss diff|"] = check["loss_diff"]
+    ours["max grad diff (rel)"] = check["grad_diff"]
+    rows["stock"]["loss (same batch)"] = check["loss"]
+    if detectron2:
+        rows["detectron2"]["loss (same batch)"] = check["d2_loss"]
+    return list(rows.values())
 
 
 def _sync_timer(device: str, fn) -> float:
@@ -372,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scales", type=int, nargs="*", default=[800, 320], help="scales for the study's config")
     parser.add_argument("--no-sample", action="store_true", help="skip the sample config")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-detectron2", action="store_true",
+                        help="leave detectron2 out (it is timed by default when installed)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="cuda: the study's config on the GPU with mixed precision off and on (our loop only)")
     args = parser.parse_args(argv)
@@ -391,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
         print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
         return 0
     torch.set_num_threads(args.threads)
+    from fashionlib.detection import d2
+
+    with_d2 = d2.available() and not args.no_detectron2
+    if not with_d2 and not args.no_detectron2:
+        print("detectron2 is not installed (`make detectron2`): timing the two torchvision loops only", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         items = bench_images(2 * max(args.iters * 4, 8), Path(tmp))
         rows = []
@@ -398,13 +523,14 @@ def main(argv: list[str] | None = None) -> int:
             cfg = study_config()
             cfg.model.weights, cfg.model.norm, cfg.model.trainable_layers = "none", "bn", 5  # random init, as stock
             cfg.input.min_size = scale
-            rows += run_config(f"study R50-FPN @{scale}", cfg, True, items, args.iters, args.threads)
+            rows += run_config(f"study R50-FPN @{scale}", cfg, True, items, args.iters, args.threads, with_d2)
             print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
         if not args.no_sample:
-            rows += run_config("sample (CPU stand-in)", sample_config(), False, items, args.iters * 4, args.threads)
+            rows += run_config("sample (CPU stand-in)", sample_config(), False, items, args.iters * 4, args.threads,
+                               with_d2)
     table = pd.DataFrame(rows)
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, means over the same "
-          f"images for both loops, iterations interleaved; CPU s = process CPU time (robust to other jobs on a shared "
+          f"images for every loop, iterations interleaved; CPU s = process CPU time (robust to other jobs on a shared "
           f"machine); device cpu (no GPU in this run)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
     return 0

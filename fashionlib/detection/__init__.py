@@ -195,26 +195,45 @@ def _cmd_train(args: Any) -> int:
     else:
         coco, images = Path(args.coco), Path(args.images)
     out = Path(args.out) if args.out else profile.detector_dir
+    kwargs = dict(coco_dir=coco, image_root=images, out_dir=out, resume=args.resume, overwrite=args.overwrite,
+                  max_minutes=args.max_minutes, stop_at=args.stop_at)
+    launched = args.num_gpus > 1 or args.num_machines > 1
+    if launched and args.engine != "detectron2":
+        raise ValueError("--num-gpus/--num-machines start detectron2's own launch (--engine detectron2); the "
+                         "torchvision engine runs on several processes under torchrun (README, torchrun)")
+    if distributed.launched_by_torchrun() and args.engine == "detectron2":
+        raise ValueError("the detectron2 engine starts its own processes: run it without torchrun, with "
+                         "--num-gpus N (and --num-machines, --machine-rank, --dist-url across machines)")
+    if launched:
+        import torch
+
+        from fashionlib.detection.d2 import launch_train  # detectron2 is imported only here
+
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        launch_train(cfg, num_processes=args.num_gpus, num_machines=args.num_machines,
+                     machine_rank=args.machine_rank, dist_url=args.dist_url, report=report_training,
+                     device=device, **kwargs)
+        return 0
     ctx, device = distributed.init_from_env(args.device)  # torchrun: join the process group (a no-op otherwise)
-    if ctx.active and args.engine == "detectron2":
-        raise ValueError("the detectron2 engine trains in one process in fashionlib (its multi-process launch is not "
-                         "wired in); use torchrun with the torchvision engine, or run without torchrun")
     if args.engine == "detectron2":
         from fashionlib.detection.d2 import train as engine_train  # detectron2 is imported only here
     else:
         engine_train = train
-    result = engine_train(cfg, coco_dir=coco, image_root=images, out_dir=out, resume=args.resume,
-                          overwrite=args.overwrite, max_minutes=args.max_minutes, stop_at=args.stop_at,
-                          device=device)
+    result = engine_train(cfg, device=device, **kwargs)
     distributed.shutdown()
-    if not ctx.is_main:
-        return 0
-    print(f"{result.status} at iteration {result.iteration} after {result.elapsed_s / 60:.1f} min; run folder {out}")
+    if ctx.is_main:
+        report_training(result)
+    return 0
+
+
+def report_training(result: TrainResult) -> None:
+    """Print how a training command ended (rank 0 of a multi-process run only)."""
+    print(f"{result.status} at iteration {result.iteration} after {result.elapsed_s / 60:.1f} min; "
+          f"run folder {result.run_dir}")
     for note in result.notes:
         print(note)
     if result.final_eval:
         print(result.final_eval["summary"])
-    return 0
 
 
 def _cmd_evaluate(args: Any) -> int:
@@ -251,6 +270,13 @@ def add_commands(sub: Any) -> None:
                    help="global images per step (all processes together); the LR scales by the linear rule")
     p.add_argument("--engine", choices=("torchvision", "detectron2"), default="torchvision",
                    help="training engine; detectron2 needs `make detectron2` (same run folder either way)")
+    p.add_argument("--num-gpus", type=int, default=1,
+                   help="detectron2 engine: processes per machine started by detectron2's launch (one per GPU; "
+                        "gloo CPU processes without GPUs)")
+    p.add_argument("--num-machines", type=int, default=1, help="detectron2 engine: machines taking part")
+    p.add_argument("--machine-rank", type=int, default=0, help="detectron2 engine: this machine's rank")
+    p.add_argument("--dist-url", default="auto",
+                   help="detectron2 engine: tcp://HOST:PORT of machine 0 (auto: a free local port, one machine)")
     p.add_argument("--keep-freed-memory", action="store_true",
                    help="CPU: keep freed memory in the process (faster large steps, more memory; README)")
     p.add_argument("overrides", nargs="*", metavar="section.key=value",

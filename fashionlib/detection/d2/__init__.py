@@ -15,8 +15,8 @@ from typing import Any
 
 from fashionlib.detection.d2.translate import Setting, d2_yaml, translation
 
-__all__ = ["Detectron2MissingError", "Setting", "available", "d2_yaml", "load_d2_config", "register_datasets",
-           "require_detectron2", "to_d2_config", "train", "translation"]
+__all__ = ["Detectron2MissingError", "Setting", "available", "d2_yaml", "launch_train", "load_d2_config",
+           "register_datasets", "require_detectron2", "to_d2_config", "train", "translation"]
 
 
 class Detectron2MissingError(RuntimeError):
@@ -64,3 +64,11 @@ def train(cfg: Any, **kwargs: Any) -> Any:
     from fashionlib.detection.d2.trainer import train as run
 
     return run(cfg, **kwargs)
+
+
+def launch_train(cfg: Any, **kwargs: Any) -> None:
+    """Train with detectron2 on several processes through detectron2's own ``launch`` (see ``trainer.launch_train``)."""
+    require_detectron2()
+    from fashionlib.detection.d2.trainer import launch_train as run
+
+    run(cfg, **kwargs)

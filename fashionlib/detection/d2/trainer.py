@@ -10,6 +10,11 @@ engine's loss names, and checkpoints in both formats, written atomically:
 * ``checkpoints/last.pt``, ``status.json`` and, at the end, ``model_final.pt``: the torchvision
   engine's (``fashionlib.runio.Checkpointer``) with converted weights, so notebook 04,
   ``evaluate-detector``, ``predict`` and the crop stage read a detectron2 run unchanged.
+
+Several processes (detectron2's own ``launch``, :func:`launch_train`): detectron2 wraps the model in
+DistributedDataParallel, shards its sampler by rank and gathers the losses to rank 0; here rank 0
+alone writes (metrics, checkpoints, evaluation) and decides the time budget and the LR steps fixed
+from the measured speed, and the other ranks wait for it where it writes or evaluates.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import logging
 import shutil
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,7 @@ from detectron2.solver.build import _generate_optimizer_class_with_gradient_clip
 from detectron2.utils.events import EventStorage
 from tqdm.auto import tqdm
 
+from fashionlib import distributed
 from fashionlib.config import set_seed
 from fashionlib.cpumem import keep_freed_memory
 from fashionlib.detection.config import DetectorConfig, SolverConfig
@@ -167,11 +175,13 @@ class Schedule(HookBase):
         if (tr.budget_s and tr.fl_cfg.train.time_schedule and self.fixed is None
                 and done >= max(solver.warmup_iters, 2) and len(self.step_times) >= 2):
             sec = sum(self.step_times[1:]) / len(self.step_times[1:])  # the first step pays one-off allocations
-            self.fixed = {"sec_per_iter": round(sec, 4), "planned_steps": list(solver.steps),
-                          "steps": fixed_steps(solver, done, sec, tr.budget_s - tr.elapsed())}
+            fixed = {"sec_per_iter": round(sec, 4), "planned_steps": list(solver.steps),
+                     "steps": fixed_steps(solver, done, sec, tr.budget_s - tr.elapsed())}
+            self.fixed = distributed.broadcast_object(fixed)  # rank 0's clock decides for every process
             solver.steps = list(self.fixed["steps"])  # the scheduler reads this object at every step
-            tr.hooks_metrics.flush()
-            tr.metrics.append(kind="schedule", iter=done, **self.fixed)
+            if tr.is_main:
+                tr.hooks_metrics.flush()
+                tr.metrics.append(kind="schedule", iter=done, **self.fixed)
 
     def state_dict(self) -> dict[str, Any]:
         return {"scheduler": self.trainer.scheduler.state_dict(), "fixed": self.fixed}
@@ -194,10 +204,12 @@ class Metrics(HookBase):
     def before_train(self) -> None:
         tr = self.trainer
         self.bar = tqdm(total=tr.max_iter, initial=tr.start_iter, desc="train (detectron2)",
-                        disable=not self.progress, dynamic_ncols=True)
+                        disable=not (self.progress and tr.is_main), dynamic_ncols=True)
 
     def after_step(self) -> None:
         tr, storage = self.trainer, self.trainer.storage
+        if not tr.is_main:  # detectron2 gathers the losses to rank 0's storage only
+            return
         losses = {LOSS_MAP[k]: storage.history(k).latest() for k in LOSS_MAP}
         self.pending.append({"kind": "train", "iter": tr.iter + 1, "lr": storage.history("lr").latest(),
                              "loss": sum(losses.values()), **losses,
@@ -207,6 +219,8 @@ class Metrics(HookBase):
             self.flush()
 
     def flush(self) -> None:
+        if not self.trainer.is_main:
+            return
         for row in self.pending:
             self.trainer.metrics.append(**row)
         if self.pending:
@@ -226,11 +240,13 @@ class Validation(HookBase):
         done, period = tr.iter + 1, tr.cfg.TEST.EVAL_PERIOD
         if not period or done % period or done >= tr.max_iter:
             return
-        tr.hooks_metrics.flush()
-        row = tr.validate()
-        tr.metrics.append(kind="val", iter=done, **row)
-        tqdm.write(f"iter {done}: val loss {row['val_loss']:.3f}  AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}"
-                   f"  ({row['val_images']} val images)")
+        if tr.is_main:
+            tr.hooks_metrics.flush()
+            row = tr.validate()
+            tr.metrics.append(kind="val", iter=done, **row)
+            tqdm.write(f"iter {done}: val loss {row['val_loss']:.3f}  AP {row['AP']:.3f}  AP50 {row['AP50']:.3f}"
+                       f"  ({row['val_images']} val images)")
+        distributed.barrier()  # the other ranks wait while rank 0 evaluates
 
 
 class Checkpoint(HookBase):
@@ -242,6 +258,7 @@ class Checkpoint(HookBase):
         if done % tr.cfg.SOLVER.CHECKPOINT_PERIOD == 0 and done < tr.end_iter:
             tr.hooks_metrics.flush()
             tr.save(done, "running")
+            distributed.barrier()  # no process runs ahead of the checkpoint it could be resumed from
 
 
 # ---------------------------------------------------------------------------
@@ -254,12 +271,14 @@ class Trainer(DefaultTrainer):
 
     def __init__(self, cfg: CfgNode, fl_cfg: DetectorConfig, run: Path, *, progress: bool = True) -> None:
         self.fl_cfg, self.run, self.progress = fl_cfg, run, progress
+        self.is_main = distributed.context().is_main
         self.metrics = MetricsLog(run / "metrics.jsonl")
         self.budget_s = (fl_cfg.train.max_minutes or 0) * 60
         self.elapsed_before, self.t0, self.end_iter = 0.0, time.perf_counter(), cfg.SOLVER.MAX_ITER
-        super().__init__(cfg)
+        with _ddp_on_cpu():
+            super().__init__(cfg)
         self.checkpointer = AtomicCheckpointer(self.model, str(run / "checkpoints"), trainer=weakref.proxy(self))
-        self.ours = Checkpointer(run, model=TorchvisionView(self.model))
+        self.ours = Checkpointer(run, model=TorchvisionView(distributed.unwrap(self.model)))
         groups = self.optimizer.param_groups
         # The LR logged is the weights' (biases may run at BIAS_LR_FACTOR times it), as the torchvision engine.
         self.weights_group = next((i for i, g in enumerate(groups) if g["initial_lr"] == cfg.SOLVER.BASE_LR), 0)
@@ -330,16 +349,19 @@ class Trainer(DefaultTrainer):
         indices = list(range(min(n, len(self.val_records)) if n else len(self.val_records)))
         size = (self.cfg.INPUT.MIN_SIZE_TEST, self.cfg.INPUT.MAX_SIZE_TEST)
         devices = [torch.cuda.current_device()] if self.cfg.MODEL.DEVICE.startswith("cuda") else []
+        model = distributed.unwrap(self.model)  # rank 0 alone: no DistributedDataParallel in the way
         with torch.random.fork_rng(devices=devices):  # the RPN/RoI samplers draw random numbers
-            row = validation_loss(self.model, self.val_records, Mapper(*size), indices, self.cfg.SOLVER.IMS_PER_BATCH)
-            dets = predict_records(self.model, self.val_records, Mapper(*size, train=False), self.cat_ids,
+            row = validation_loss(model, self.val_records, Mapper(*size), indices, self.cfg.SOLVER.IMS_PER_BATCH)
+            dets = predict_records(model, self.val_records, Mapper(*size, train=False), self.cat_ids,
                                    indices=indices)
         ids = [self.val_records[i]["image_id"] for i in indices]
         stats = coco_evaluate(MetadataCatalog.get(self.cfg.DATASETS.TEST[0]).json_file, dets, image_ids=ids)["stats"]
         return {**row, **{k: stats[k] for k in ("AP", "AP50", "AP75")}, "val_images": len(indices)}
 
     def save(self, done: int, status: str) -> None:
-        """Write detectron2's checkpoint (for resume_or_load), then ours (converted weights, status.json)."""
+        """Write detectron2's checkpoint (for resume_or_load), then ours (converted weights, status.json); rank 0 only."""
+        if not self.is_main:
+            return
         current = self.iter
         self.iter = done - 1  # detectron2 stores the last finished iteration and resumes at the next
         try:
@@ -360,7 +382,8 @@ class Trainer(DefaultTrainer):
             try:
                 for it in range(self.start_iter, end_iter):
                     self.iter = it
-                    if self.budget_s and self.elapsed() + last_step > self.budget_s:
+                    if self.budget_s and distributed.rank0_decides(self.elapsed() + last_step > self.budget_s,
+                                                                   self.cfg.MODEL.DEVICE):
                         status = "time_budget"
                         break
                     step_start = time.perf_counter()
@@ -375,6 +398,31 @@ class Trainer(DefaultTrainer):
         if status == "finished" and self.iter < self.max_iter:
             status = "stopped"
         return self.iter, status
+
+
+@contextmanager
+def _ddp_on_cpu() -> Iterator[None]:
+    """Let detectron2 0.6's trainer wrap a CPU model in DDP (gloo processes), for the duration of its constructor.
+
+    Its ``create_ddp_model`` always passes ``device_ids=[local rank]``, which DistributedDataParallel
+    accepts for a GPU model only; a CPU model must be wrapped without device ids.
+    """
+    import detectron2.engine.defaults as defaults
+    from torch.nn.parallel import DistributedDataParallel
+
+    original = defaults.create_ddp_model
+
+    def create_ddp_model(model: torch.nn.Module, **kwargs: Any) -> torch.nn.Module:
+        if not distributed.context().active or next(model.parameters()).is_cuda:
+            return original(model, **kwargs)
+        kwargs.pop("fp16_compression", None)  # a gradient-compression hook for NCCL; nothing to compress here
+        return DistributedDataParallel(model, **kwargs)
+
+    defaults.create_ddp_model = create_ddp_model
+    try:
+        yield
+    finally:
+        defaults.create_ddp_model = original
 
 
 def _quiet_detectron2_logs() -> None:
@@ -406,33 +454,23 @@ def train(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg.data.coco_dir = str(Path(coco_dir).resolve())
     cfg.data.image_root = str(Path(image_root).resolve())
-    ckpt_file = checkpoint_path(run)
+    is_main = distributed.context().is_main
 
-    # 1. The run folder: fresh, resumed or refused (the torchvision engine's rules).
-    state = None
-    if resume and ckpt_file.is_file() and not (run / "checkpoints" / "last_checkpoint").is_file():
-        raise ResumeError(f"--resume: {run} was trained by the torchvision engine; resume it without --engine")
-    if resume:
-        if not ckpt_file.is_file() or not (run / "checkpoints" / "last_checkpoint").is_file():
-            raise ResumeError(f"--resume: {run} holds no detectron2 checkpoint; start the run without --resume")
-        state = torch.load(ckpt_file, map_location="cpu", weights_only=False)
-        if comparable(state["config"]) != comparable(cfg.to_dict()):
-            raise ResumeError(
-                f"--resume: the config differs from the one {run} was trained with (see {run / 'config.yaml'}); "
-                "resume with the same config or train into a new folder"
-            )
-    elif ckpt_file.is_file() or (run / "config.yaml").is_file():
-        if not overwrite:
-            raise RunExistsError(f"{run} already holds a detector run; pass --resume to continue it or pick another --out")
-        shutil.rmtree(run / "checkpoints", ignore_errors=True)
-        for old in [*run.glob("detections_*.json"), *run.glob("eval_*.json"), run / "metrics.jsonl",
-                    run / "status.json", run / FINAL_WEIGHTS]:
-            old.unlink(missing_ok=True)
-    run.mkdir(parents=True, exist_ok=True)
-    if state is None:
-        (run / "metrics.jsonl").unlink(missing_ok=True)
-    atomic_write_text(run / "config.yaml", cfg.to_yaml())
-    atomic_write_text(run / "detectron2.yaml", d2_yaml(cfg, device))
+    # 1. The run folder: fresh, resumed or refused (the torchvision engine's rules); rank 0 prepares it.
+    state = check_run_folder(cfg, run, resume=resume, overwrite=overwrite)
+    distributed.barrier()  # every process has checked the folder before rank 0 changes it
+    if is_main:
+        if not resume and (checkpoint_path(run).is_file() or (run / "config.yaml").is_file()):  # overwrite
+            shutil.rmtree(run / "checkpoints", ignore_errors=True)
+            for old in [*run.glob("detections_*.json"), *run.glob("eval_*.json"), run / "metrics.jsonl",
+                        run / "status.json", run / FINAL_WEIGHTS]:
+                old.unlink(missing_ok=True)
+        run.mkdir(parents=True, exist_ok=True)
+        if state is None:
+            (run / "metrics.jsonl").unlink(missing_ok=True)
+        atomic_write_text(run / "config.yaml", cfg.to_yaml())
+        atomic_write_text(run / "detectron2.yaml", d2_yaml(cfg, device))
+    distributed.barrier()
 
     # 2. detectron2's config, datasets and trainer.
     names = register_datasets(cfg.data.coco_dir, cfg.data.image_root, (cfg.data.train_split, cfg.data.val_split))
@@ -451,7 +489,8 @@ def train(
         trainer.resume_or_load(resume=resume)  # resume: model, optimizer, schedule, iteration from d2_last.pth
         if state is not None:
             trainer.elapsed_before = float(state.get("elapsed_s", 0.0))
-            trainer.metrics.truncate_after("iter", trainer.start_iter, drop_kinds=("final",))
+            if is_main:
+                trainer.metrics.truncate_after("iter", trainer.start_iter, drop_kinds=("final",))
             # detectron2's sampler would restart its seeded stream and replay the first batches: reseed it.
             reseeded = d2cfg.clone()
             reseeded.defrost()
@@ -459,13 +498,16 @@ def train(
             trainer._trainer.data_loader = trainer.build_train_loader(reseeded)
             trainer._trainer._data_loader_iter_obj = None
         end_iter = cfg.solver.max_iter if stop_at is None else min(stop_at, cfg.solver.max_iter)
-        if trainer.start_iter < end_iter:
+        if trainer.start_iter < end_iter and is_main:
             (run / FINAL_WEIGHTS).unlink(missing_ok=True)  # superseded by what this session trains
         done, status = trainer.train_until(end_iter)
+        result = TrainResult(run, done, status, trainer.elapsed())
+        if not is_main:
+            distributed.barrier()  # rank 0 writes the checkpoints and evaluates
+            return result
         trainer.save(done, status)  # refuses NaN weights (runio.NonFiniteError), keeping the last good ones
         if status != "stopped":
             trainer.ours.save_final("model", FINAL_WEIGHTS)
-        result = TrainResult(run, done, status, trainer.elapsed())
         if status == "time_budget":
             result.notes.append(f"stopped by the {cfg.train.max_minutes}-minute budget at iteration {done} of "
                                 f"{cfg.solver.max_iter}")
@@ -476,7 +518,58 @@ def train(
             trainer.metrics.append(kind="final", iter=done, elapsed_s=round(result.elapsed_s, 1),
                                    **{k: result.final_eval["stats"][k] for k in ("AP", "AP50", "AP75")})
             _plot(run)
+    distributed.barrier()
     return result
+
+
+def check_run_folder(cfg: DetectorConfig, run: Path, *, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+    """Return the checkpoint state to resume from (None for a fresh run); raise if the folder must not be used.
+
+    Run before any process starts training (``launch_train`` calls it in the launching process), so a
+    user's mistake is one line, not a traceback from each worker.
+    """
+    ckpt_file = checkpoint_path(run)
+    if resume and ckpt_file.is_file() and not (run / "checkpoints" / "last_checkpoint").is_file():
+        raise ResumeError(f"--resume: {run} was trained by the torchvision engine; resume it without --engine")
+    if resume:
+        if not ckpt_file.is_file() or not (run / "checkpoints" / "last_checkpoint").is_file():
+            raise ResumeError(f"--resume: {run} holds no detectron2 checkpoint; start the run without --resume")
+        state = torch.load(ckpt_file, map_location="cpu", weights_only=False)
+        if comparable(state["config"]) != comparable(cfg.to_dict()):
+            raise ResumeError(
+                f"--resume: the config differs from the one {run} was trained with (see {run / 'config.yaml'}); "
+                "resume with the same config or train into a new folder"
+            )
+        return state
+    if (ckpt_file.is_file() or (run / "config.yaml").is_file()) and not overwrite:
+        raise RunExistsError(f"{run} already holds a detector run; pass --resume to continue it or pick another --out")
+    return None
+
+
+def _launched_worker(cfg: DetectorConfig, kwargs: dict[str, Any], report: Any) -> None:
+    """One process of :func:`launch_train` (detectron2's launch calls it after joining the process group)."""
+    result = train(cfg, **kwargs)
+    if report is not None and distributed.context().is_main:
+        report(result)
+
+
+def launch_train(cfg: DetectorConfig, *, num_processes: int, num_machines: int = 1, machine_rank: int = 0,
+                 dist_url: str = "auto", report: Any = None, **kwargs: Any) -> None:
+    """Train with detectron2's own ``launch``: ``num_processes`` per machine (one per GPU; gloo CPU processes without).
+
+    ``kwargs`` are :func:`train`'s. The launching process only checks the run folder and waits; the
+    workers train, and rank 0 calls ``report(result)`` (a picklable function) at the end.
+    """
+    from detectron2.engine import launch
+
+    if num_processes < 1 or num_machines < 1 or not 0 <= machine_rank < num_machines:
+        raise ValueError(f"detectron2 launch needs --num-gpus >= 1, --num-machines >= 1 and 0 <= --machine-rank < "
+                         f"--num-machines; found {num_processes}, {num_machines}, {machine_rank}")
+    if machine_rank == 0:
+        check_run_folder(cfg, Path(kwargs["out_dir"]), resume=kwargs.get("resume", False),
+                         overwrite=kwargs.get("overwrite", False))
+    launch(_launched_worker, num_processes, num_machines=num_machines, machine_rank=machine_rank,
+           dist_url=dist_url, args=(cfg, kwargs, report))
 
 
 def final_evaluation(trainer: Trainer, run: Path, cfg: DetectorConfig) -> dict[str, Any]:
