@@ -75,7 +75,8 @@ lint: setup
 bench: sample
 	$(BIN)/python benchmarks/convert_scale.py
 
-# ~10 minutes on 2 cores: our detector loop vs the stock torchvision loop (study config at 800 and 320, sample).
+# ~15 minutes on 2 cores: our detector loop vs the stock torchvision loop and detectron2 when installed (study
+# config at 800 and 320, sample config).
 bench-detector: sample
 	$(BIN)/python benchmarks/detector_speed.py
 
@@ -90,12 +91,15 @@ bench-gan-ablation: sample
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_ablation.py --shard 1/2; wait
 	$(BIN)/python benchmarks/gan_ablation.py --report
 
-# The small-data recipe's candidates at the full budget (two at a time, one thread each, 17 minutes: ~1 hour).
+# The small-data recipe's candidates at the full budget (two at a time, one thread each, 17 minutes: ~1.5 hours).
 bench-gan-candidates: sample
 	for i in 0 2 4; do \
 	  OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_candidates.py train --index $$i & \
 	  OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_candidates.py train --index $$((i + 1)); wait; \
 	done
+	# the seed / EMA pairs: equal work (the recipe's 3,946 updates) rather than equal minutes
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_candidates.py train --index 6 --iters 3946 & \
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_candidates.py train --index 7 --iters 3946; wait
 	$(BIN)/python benchmarks/gan_candidates.py report
 
 # ~5 minutes, ~8 GB RAM: COCO evaluation of 40,000 images x 100 detections vs pycocotools' own evaluate+accumulate.

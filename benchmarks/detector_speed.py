@@ -240,16 +240,16 @@ class D2Loop:
 
     def __init__(self, cfg: DetectorConfig, items: list, weights: str) -> None:
         from detectron2.modeling import build_model as d2_build_model
-        from detectron2.solver import build_optimizer as d2_build_optimizer
 
         from fashionlib.detection.d2 import to_d2_config
         from fashionlib.detection.d2.data import Mapper
+        from fashionlib.detection.d2.trainer import Trainer
 
         self.d2cfg = to_d2_config(cfg, "cpu")
         self.model = d2_build_model(self.d2cfg)
         self.model.load_state_dict(torch.load(weights))
         self.model.train()
-        self.opt = d2_build_optimizer(self.d2cfg, self.model)
+        self.opt = Trainer.build_optimizer(self.d2cfg, self.model)  # detectron2's SGD param groups and clipping
         self.items = sorted(items, key=lambda item: aspect(item[0]))
         self.mapper = Mapper(cfg.input.min_size, cfg.input.max_size)
         self.infer_mapper = Mapper(cfg.input.min_size, cfg.input.max_size, train=False)

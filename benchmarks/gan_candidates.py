@@ -13,12 +13,13 @@ under ``runs/sample/candidates``; a finished one is not trained again.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from fashionlib.gan import load_run, read_state, recipe_config, train_gan
+from fashionlib.gan import crops_id, load_run, read_state, recipe_config, train_gan
 
 CROPS = Path("runs/sample/crops")
 ROOT = Path("runs/sample/candidates")
@@ -60,6 +61,8 @@ def report() -> pd.DataFrame:
     from fashionlib.inspiration import ensure_feature_net, score_generator
 
     net = ensure_feature_net(CROPS, progress=False)
+    counts = json.loads((CROPS / "crops.json").read_text())["counts"]
+    crops = f"{sum(counts.values()):,} detector crops ({crops_id(CROPS)})"
     rows = []
     for name in CANDIDATES:
         run_dir = folder(name)
@@ -67,9 +70,9 @@ def report() -> pd.DataFrame:
             continue
         run = load_run(run_dir)
         scores = score_generator(run.generator(), CROPS, net, seed=0)
-        rows.append({"candidate": name, "iterations": run.state["iteration"], **scores})
+        rows.append({"candidate": name, "crops": crops, "iterations": run.state["iteration"], **scores})
         if run.config.ema_decay:
-            rows.append({"candidate": name.replace("+ EMA of G (0.999)", "(raw G of the same run)"),
+            rows.append({"candidate": name.replace("+ EMA of G (0.999)", "(raw G of the same run)"), "crops": crops,
                          "iterations": run.state["iteration"],
                          **score_generator(raw_generator(run_dir), CROPS, net, seed=0)})
     return pd.DataFrame(rows)
@@ -102,6 +105,9 @@ def main() -> None:
         return
     table = report()
     out = Path(__file__).resolve().parent / "results" / "gan_candidates.csv"
+    if out.is_file():  # keep the stored rows of candidates not trained on this machine (their crops are named)
+        stored = pd.read_csv(out)
+        table = pd.concat([stored[~stored["candidate"].isin(table["candidate"])], table], ignore_index=True)
     table.to_csv(out, index=False)
     print(table.to_string(index=False))
     print(f"wrote {out}")
