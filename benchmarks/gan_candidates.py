@@ -39,6 +39,9 @@ CANDIDATES: dict[str, dict] = {
                                                     "ema_decay": 0.999, "seed": 1},
     "batch 16 recipe + EMA of G (0.999), seed 2": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16,
                                                     "ema_decay": 0.999, "seed": 2},
+    # The baseline's own spread: the study's DCGAN at the course's CPU batch (8), as notebook 06 trains it.
+    "study DCGAN, batch 8, seed 1": {"batch_size": 8, "seed": 1},
+    "study DCGAN, batch 8, seed 2": {"batch_size": 8, "seed": 2},
 }
 
 
