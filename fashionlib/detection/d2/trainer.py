@@ -565,6 +565,8 @@ def launch_train(cfg: DetectorConfig, *, num_processes: int, num_machines: int =
     if num_processes < 1 or num_machines < 1 or not 0 <= machine_rank < num_machines:
         raise ValueError(f"detectron2 launch needs --num-gpus >= 1, --num-machines >= 1 and 0 <= --machine-rank < "
                          f"--num-machines; found {num_processes}, {num_machines}, {machine_rank}")
+    if num_machines > 1 and dist_url == "auto":
+        raise ValueError("several machines need --dist-url tcp://HOST:PORT of machine 0 (auto picks a local port)")
     if machine_rank == 0:
         check_run_folder(cfg, Path(kwargs["out_dir"]), resume=kwargs.get("resume", False),
                          overwrite=kwargs.get("overwrite", False))
