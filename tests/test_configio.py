@@ -117,7 +117,8 @@ def test_train_detector_command_takes_overrides_and_the_memory_flag(
 
     def fake_train(cfg: D.DetectorConfig, **kwargs: object) -> SimpleNamespace:
         seen.append(cfg)
-        return SimpleNamespace(status="finished", iteration=0, elapsed_s=0.0, notes=[], final_eval=None)
+        return SimpleNamespace(run_dir=kwargs["out_dir"], status="finished", iteration=0, elapsed_s=0.0, notes=[],
+                               final_eval=None)
 
     monkeypatch.setattr(det, "train", fake_train)
     common = ["train-detector", "--config", "faster_rcnn_sample", "--coco", str(tmp_path), "--images", str(tmp_path),
