@@ -523,3 +523,34 @@ def test_resuming_a_detectron2_run_with_this_engine_names_the_engine(trained_run
     coco, root = tiny_data
     with pytest.raises(ResumeError, match="trained by the detectron2 engine; resume it with --engine detectron2"):
         train(tiny_config(), coco_dir=coco, image_root=root, out_dir=run, resume=True, progress=False)
+
+
+def test_train_detector_moves_a_run_of_another_config_aside(trained_run, tiny_data, tmp_path, monkeypatch):
+    """The notebooks' helper never trains over a run of another config: it renames the folder, deletes nothing."""
+    import shutil
+    from types import SimpleNamespace
+
+    from detection_helpers import tiny_config
+
+    import fashionlib.coco
+    import fashionlib.detection as det
+
+    coco, root = tiny_data
+    run = tmp_path / "detector"
+    shutil.copytree(trained_run, run)
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    calls = []
+    monkeypatch.setattr(fashionlib.coco, "ensure_coco", lambda profile: coco)
+    monkeypatch.setattr(det, "train",
+                        lambda cfg, **kw: calls.append(kw) or det.TrainResult(kw["out_dir"], 8, "finished", 0.0))
+    profile = SimpleNamespace(fast=False, detector_dir=run, data_root=root, device="cpu")
+    other = tiny_config()
+    other.model.representation_size = 64
+    det.train_detector(profile, other, progress=False, verbose=False)
+    kept = list(tmp_path.glob("detector.replaced-*"))
+    assert len(kept) == 1 and sorted(p.relative_to(kept[0]) for p in kept[0].rglob("*")) == before
+    assert calls and calls[0]["out_dir"] == run and not run.exists()  # the new run starts in an empty folder
+    # the same config is reused, not moved
+    shutil.copytree(kept[0], run)
+    result = det.train_detector(profile, tiny_config(), progress=False, verbose=False)
+    assert result.reused and len(calls) == 1 and len(list(tmp_path.glob("detector.replaced-*"))) == 1

@@ -104,7 +104,9 @@ def train_detector(
     budget) and its config equals the requested one; an unfinished one is resumed.
 
     Under ``profile.fast`` the schedule is shortened (same model, same data) and a
-    finished full-length run of the same config is reused as it is.
+    finished full-length run of the same config is reused as it is. A folder holding a run of another
+    config is moved aside (``<folder>.replaced-<time>``), never trained over; only the short FAST run
+    of the same config is replaced.
     """
     from fashionlib.coco import ensure_coco
 
@@ -141,10 +143,26 @@ def train_detector(
                 print(f"Resuming the unfinished run in {_shown(run)} from iteration {status['iteration']}.")
             return engine_train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, resume=True,
                                 device=profile.device, progress=progress)
-        if verbose:
-            print(f"{_shown(run)} holds a run of another config; training a new one over it.")
+        if saved != comparable(fast_version(base).to_dict()):  # a short FASHIONLIB_FAST run of this config is
+            kept = set_aside(run)                                  # replaced; anything else is kept
+            if verbose:
+                print(f"{_shown(run)} held a run of another config: moved to {kept.name} (nothing deleted); "
+                      "training the requested config.")
     return engine_train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, overwrite=True,
                         device=profile.device, progress=progress)
+
+
+def set_aside(run: Path) -> Path:
+    """Rename a run folder to a free ``<name>.replaced-<time>`` beside it and return the new path."""
+    import time
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        target = run.with_name(f"{run.name}.replaced-{stamp}" + (f"-{n}" if n else ""))
+        if not target.exists():
+            run.rename(target)  # atomic on one file system: the old run is either here or there
+            return target
+    raise FileExistsError(f"no free name to move {run} aside; move or delete it yourself")
 
 
 def ensure_detector(
