@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +44,53 @@ CANDIDATES: dict[str, dict] = {
     # The baseline's own spread: the study's DCGAN at the course's CPU batch (8), as notebook 06 trains it.
     "study DCGAN, batch 8, seed 1": {"batch_size": 8, "seed": 1},
     "study DCGAN, batch 8, seed 2": {"batch_size": 8, "seed": 2},
+    # Third round: bilinear instead of nearest-neighbour upsampling in G (a lead for the plaid-like texture of the
+    # recipe's designs); a benchmark-only variant, see VARIANTS.
+    "batch 16 recipe, bilinear upsampling + EMA of G (0.999), seed 1": {
+        **RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16, "ema_decay": 0.999, "seed": 1, "variant": "bilinear"},
+    "batch 16 recipe, bilinear upsampling + EMA of G (0.999), seed 2": {
+        **RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16, "ema_decay": 0.999, "seed": 2, "variant": "bilinear"},
 }
+
+
+def bilinear(netG: torch.nn.Module) -> None:
+    """Make every upsampling layer of a resize-convolution generator bilinear (the package's is nearest-neighbour)."""
+    for module in netG.modules():
+        if isinstance(module, torch.nn.Upsample):
+            module.mode = "bilinear"
+
+
+# Generator changes tried here before they earn a place in the package: applied right after the models are built,
+# for training and for scoring alike.
+VARIANTS = {"bilinear": bilinear}
+
+
+@contextmanager
+def variant(name: str | None) -> Iterator[None]:
+    """Apply a generator variant to every model built inside the block (nothing without a name)."""
+    import fashionlib.gan.train as gan_train
+
+    if name is None:
+        yield
+        return
+    build = gan_train.build_models
+
+    def build_models(config, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - a thin wrapper
+        netG, netD = build(config, *args, **kwargs)
+        VARIANTS[name](netG)
+        return netG, netD
+
+    gan_train.build_models = build_models
+    try:
+        yield
+    finally:
+        gan_train.build_models = build
+
+
+def settings(name: str) -> tuple[dict, str | None]:
+    """Return a candidate's config overrides and its generator variant."""
+    overrides = dict(CANDIDATES[name])
+    return overrides, overrides.pop("variant", None)
 
 
 def folder(name: str) -> Path:
@@ -52,12 +100,14 @@ def folder(name: str) -> Path:
 def train(name: str, minutes: float, iters: int | None = None) -> None:
     torch.set_num_threads(1)
     budget = {"max_iters": iters, "max_minutes": None} if iters else {"max_iters": 100_000, "max_minutes": minutes}
-    config = recipe_config("study", **CANDIDATES[name], **budget, log_every=100, grid_every=1000, ckpt_every=500)
+    overrides, kind = settings(name)
+    config = recipe_config("study", **overrides, **budget, log_every=100, grid_every=1000, ckpt_every=500)
     run_dir = folder(name)
     if read_state(run_dir).get("status") == "finished":
         return
-    train_gan(CROPS, run_dir, config, resume=(run_dir / "checkpoints" / "last.pt").is_file(), device="cpu",
-              progress=False, verbose=False)
+    with variant(kind):
+        train_gan(CROPS, run_dir, config, resume=(run_dir / "checkpoints" / "last.pt").is_file(), device="cpu",
+                  progress=False, verbose=False)
 
 
 def report() -> pd.DataFrame:
@@ -72,12 +122,14 @@ def report() -> pd.DataFrame:
         if read_state(run_dir).get("status") != "finished":
             continue
         run = load_run(run_dir)
-        scores = score_generator(run.generator(), CROPS, net, seed=0)
+        with variant(settings(name)[1]):
+            scores = score_generator(run.generator(), CROPS, net, seed=0)
+            raw = score_generator(raw_generator(run_dir), CROPS, net, seed=0) if run.config.ema_decay else None
         rows.append({"candidate": name, "crops": crops, "iterations": run.state["iteration"], **scores})
         if run.config.ema_decay:
             rows.append({"candidate": name.replace("+ EMA of G (0.999)", "(raw G of the same run)"), "crops": crops,
                          "iterations": run.state["iteration"],
-                         **score_generator(raw_generator(run_dir), CROPS, net, seed=0)})
+                         **raw})
     return pd.DataFrame(rows)
 
 

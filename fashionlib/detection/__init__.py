@@ -143,8 +143,9 @@ def train_detector(
                 print(f"Resuming the unfinished run in {_shown(run)} from iteration {status['iteration']}.")
             return engine_train(cfg, coco_dir=coco, image_root=profile.data_root, out_dir=run, resume=True,
                                 device=profile.device, progress=progress)
-        if saved != comparable(fast_version(base).to_dict()):  # a short FASHIONLIB_FAST run of this config is
-            kept = set_aside(run)                                  # replaced; anything else is kept
+        # Only the short FASHIONLIB_FAST run of this config is trained over; any other run is kept.
+        if saved != comparable(fast_version(base).to_dict()):
+            kept = set_aside(run)
             if verbose:
                 print(f"{_shown(run)} held a run of another config: moved to {kept.name} (nothing deleted); "
                       "training the requested config.")
