@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fashionlib.gan import crops_id, load_run, read_state, recipe_config, train_gan
+from fashionlib.gan import crops_id, load_generator, load_run, read_state, recipe_config, train_gan
 
 CROPS = Path("runs/sample/crops")
 ROOT = Path("runs/sample/candidates")
@@ -124,27 +124,13 @@ def report() -> pd.DataFrame:
         run = load_run(run_dir)
         with variant(settings(name)[1]):
             scores = score_generator(run.generator(), CROPS, net, seed=0)
-            raw = score_generator(raw_generator(run_dir), CROPS, net, seed=0) if run.config.ema_decay else None
+            raw = (score_generator(load_generator(run_dir, averaged=False), CROPS, net, seed=0)
+                   if run.config.ema_decay else None)
         rows.append({"candidate": name, "crops": crops, "iterations": run.state["iteration"], **scores})
-        if run.config.ema_decay:
+        if raw is not None:
             rows.append({"candidate": name.replace("+ EMA of G (0.999)", "(raw G of the same run)"), "crops": crops,
-                         "iterations": run.state["iteration"],
-                         **raw})
+                         "iterations": run.state["iteration"], **raw})
     return pd.DataFrame(rows)
-
-
-def raw_generator(run_dir: Path) -> torch.nn.Module:
-    """Return the trained (not averaged) generator of a run that kept an EMA, batch norm recalibrated like the EMA's."""
-    from fashionlib.gan import recalibrate_bn
-    from fashionlib.gan.sample import _named
-    from fashionlib.gan.train import build_models, read_config
-
-    config, _ = read_config(run_dir)
-    saved = torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
-    netG, _ = build_models(config)
-    netG.load_state_dict(saved["G"])
-    netG = _named(netG, config, int(saved["iteration"]))
-    return recalibrate_bn(netG, seed=config.seed + 3, num_classes=len(config.classes) if config.conditional else 0)
 
 
 def main() -> None:

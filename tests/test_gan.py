@@ -149,6 +149,21 @@ def test_resume_gives_bit_identical_weights(crops_dir: Path, tmp_path: Path, con
     assert [p.name for p in straight.grids()] == [p.name for p in resumed.grids()]
 
 
+def test_averaged_and_raw_generators_of_an_ema_run(crops_dir: Path, tmp_path: Path) -> None:
+    """An EMA run yields its average by default and, on request, the trained G of the same checkpoint."""
+    config = replace(SMALL_DATA_TINY, ema_decay=0.9)
+    G.train_gan(crops_dir, tmp_path / "ema", config, progress=False, verbose=False)
+    averaged = G.load_generator(tmp_path / "ema")
+    raw = G.load_generator(tmp_path / "ema", averaged=False)
+    trained = torch.load(tmp_path / "ema" / "checkpoints" / "last.pt", weights_only=False)["G"]
+    params = dict(raw.named_parameters())
+    assert all(torch.equal(params[k], trained[k]) for k in params)
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.parameters(), raw.parameters()))
+    assert not raw.training and raw.iteration == averaged.iteration == 4
+    name, bn = next((n, m) for n, m in raw.named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert not torch.equal(bn.running_mean, trained[f"{name}.running_mean"])  # recalibrated, as generator.pt is
+
+
 def test_run_folder_contents_and_study_log_line(crops_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run = G.train_gan(crops_dir, tmp_path / "run", TINY, progress=False)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "Loss_D" in ln]

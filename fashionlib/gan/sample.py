@@ -64,24 +64,32 @@ def build_generator(config: GanConfig, *, calibrate: bool = True) -> nn.Module:
                           attribute_slots=config.attribute_slots) if calibrate else netG.eval()
 
 
-def load_generator(run_dir: str | Path, device: str = "cpu") -> nn.Module:
-    """Return the trained generator of a run folder (eval mode): generator.pt, else the last checkpoint's G."""
+def load_generator(run_dir: str | Path, device: str = "cpu", *, averaged: bool = True) -> nn.Module:
+    """Return the trained generator of a run folder (eval mode): generator.pt, else the last checkpoint's G.
+
+    ``averaged=False``: the trained G of the last checkpoint even when the run kept an average of its
+    weights (``ema_decay``), its batch norm recalibrated as generator.pt's is, so the two compare fairly.
+    """
     from fashionlib.gan.train import build_models, read_config
 
     run_dir = Path(run_dir)
     path, last = run_dir / "generator.pt", run_dir / "checkpoints" / "last.pt"
-    if path.is_file():
+    if path.is_file() and averaged:
         saved = torch.load(path, map_location="cpu", weights_only=False)
         config, state, iteration = GanConfig.from_dict(saved["config"]), saved["state_dict"], saved["iteration"]
     elif last.is_file():
         config, _ = read_config(run_dir)
         saved = torch.load(last, map_location="cpu", weights_only=False)
-        state, iteration = saved.get("G_ema", saved["G"]), saved["iteration"]
+        state, iteration = saved.get("G_ema", saved["G"]) if averaged else saved["G"], saved["iteration"]
     else:
         raise GanError(f"no trained generator in {run_dir}: run `fashionlib train-gan` or notebook 06 first")
     netG, _ = build_models(config)
     netG.load_state_dict(state)
-    return _named(netG, config, int(iteration)).to(device).eval()
+    netG = _named(netG, config, int(iteration))
+    if not averaged:
+        netG = recalibrate_bn(netG, seed=config.seed + 3, num_classes=len(config.classes) if config.conditional else 0,
+                              attribute_slots=config.attribute_slots)
+    return netG.to(device).eval()
 
 
 def class_indices(netG: nn.Module, classes: Sequence[str] | str | None, n: int,
