@@ -245,7 +245,7 @@ class D2Loop:
         from fashionlib.detection.d2.data import Mapper
         from fashionlib.detection.d2.trainer import Trainer
 
-        self.d2cfg = to_d2_config(cfg, "cpu")
+        self.cfg, self.d2cfg = cfg, to_d2_config(cfg, "cpu")
         self.model = d2_build_model(self.d2cfg)
         self.model.load_state_dict(torch.load(weights))
         self.model.train()
@@ -284,10 +284,7 @@ class D2Loop:
         t0, c0 = time.perf_counter(), time.process_time()
         batch = self.batch(self.pos)
         self.pos += BATCH
-        div = self.model.backbone.size_divisibility
-        height = -(-max(b["image"].shape[-2] for b in batch) // div) * div
-        width = -(-max(b["image"].shape[-1] for b in batch) // div) * div
-        self.padding.append(1 - sum(b["image"].shape[-2] * b["image"].shape[-1] for b in batch) / (BATCH * height * width))
+        self.padding.append(padding_share([b["image"] for b in batch], self.cfg, raw=False))
         loss = sum(self.losses(batch).values())
         self.opt.zero_grad()
         loss.backward()

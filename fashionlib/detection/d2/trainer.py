@@ -460,7 +460,7 @@ def train(
     state = check_run_folder(cfg, run, resume=resume, overwrite=overwrite)
     distributed.barrier()  # every process has checked the folder before rank 0 changes it
     if is_main:
-        if not resume and (checkpoint_path(run).is_file() or (run / "config.yaml").is_file()):  # overwrite
+        if state is None and overwrite:  # check_run_folder let a fresh run into a used folder only with overwrite
             shutil.rmtree(run / "checkpoints", ignore_errors=True)
             for old in [*run.glob("detections_*.json"), *run.glob("eval_*.json"), run / "metrics.jsonl",
                         run / "status.json", run / FINAL_WEIGHTS]:
