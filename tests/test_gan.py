@@ -402,8 +402,8 @@ def test_ema_update_is_a_moving_average() -> None:
 def test_recipes_and_config_validation() -> None:
     study, small = G.recipe_config("study"), G.recipe_config("small-data")
     assert (study.generator, study.loss, study.diffaugment, study.ema_decay) == ("dcgan", "bce", "", 0.0)
-    assert (small.generator, small.discriminator, small.loss, small.g_cond, small.d_cond, small.batch_size) == (
-        "resize", "dcgan", "bce", "cbn", "planes", 16)
+    assert (small.generator, small.discriminator, small.loss, small.g_cond, small.d_cond, small.batch_size,
+            small.ema_decay) == ("resize", "dcgan", "bce", "cbn", "planes", 16, 0.999)
     assert G.GanConfig.from_dict(small.to_dict()) == small
     with pytest.raises(G.GanError, match=r"'lr' expects float, found '1e-3' \(str\)"):
         G.GanConfig.from_dict({"lr": "1e-3"}, source="my.yaml")
@@ -415,17 +415,24 @@ def test_recipes_and_config_validation() -> None:
         G.recipe_config("big-data")
 
 
-def test_ensure_gan_never_deletes_a_run(crops_dir: Path, tmp_path: Path) -> None:
+def test_ensure_gan_never_deletes_a_run(crops_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from fashionlib.config import get_profile
 
     profile = replace(get_profile("sample"), run_dir=tmp_path, fast=True)
-    a = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=2), crops_dir=crops_dir, progress=False)
+    a = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=4, log_every=1), crops_dir=crops_dir,
+                     progress=False)
     b = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=2, lr=1e-4), crops_dir=crops_dir, progress=False)
     assert a.run_dir != b.run_dir and (a.run_dir / "generator.pt").is_file()  # a changed setting: a new folder
-    again = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=2), crops_dir=crops_dir, progress=False)
-    assert again.run_dir == a.run_dir and again.state["iteration"] == 2  # the same settings: reused
-    longer = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=3), crops_dir=crops_dir, progress=False)
-    assert longer.run_dir == a.run_dir and longer.state["iteration"] == 3  # a longer budget: resumed
+    capsys.readouterr()
+    again = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=4, log_every=1), crops_dir=crops_dir,
+                         progress=False)
+    assert again.run_dir == a.run_dir and again.state["iteration"] == 4  # the same settings: reused
+    # A reused run says so and shows the end of its log, not all of it (notebooks reuse runs of thousands of lines).
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("found a finished run") and said[1:] == G.log_lines(again)[-3:] != G.log_lines(again)
+    longer = G.ensure_gan(profile, 64, config=replace(TINY, max_iters=5, log_every=1), crops_dir=crops_dir,
+                          progress=False)
+    assert longer.run_dir == a.run_dir and longer.state["iteration"] == 5  # a longer budget: resumed
 
 
 def test_kill_9_and_resume_gives_the_uninterrupted_weights(crops_dir: Path, tmp_path: Path) -> None:

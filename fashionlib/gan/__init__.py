@@ -11,7 +11,15 @@
 
 from fashionlib.gan.augment import diff_augment
 from fashionlib.gan.cli import add_commands
-from fashionlib.gan.config import RECIPES, GanConfig, default_config, recipe_config, run_dir_for
+from fashionlib.gan.config import (
+    RECIPES,
+    SAMPLE_UPDATES,
+    SAMPLE_UPDATES_128,
+    GanConfig,
+    default_config,
+    recipe_config,
+    run_dir_for,
+)
 from fashionlib.gan.figures import (
     STUDY_FINAL,
     last_line,
@@ -62,7 +70,7 @@ from fashionlib.gan.train import (
 )
 
 __all__ = [
-    "RECIPES", "SIZES", "add_commands", "STUDY_FINAL", "CropBatches", "Discriminator", "FailureMonitor", "GanConfig", "GanError",
+    "RECIPES", "SAMPLE_UPDATES", "SAMPLE_UPDATES_128", "SIZES", "add_commands", "STUDY_FINAL", "CropBatches", "Discriminator", "FailureMonitor", "GanConfig", "GanError",
     "GanRun", "Generator", "ResizeGenerator", "SNDiscriminator", "TrainingFailureWarning", "architecture_table",
     "build_generator", "build_models", "class_indices", "condition_vectors", "crops_id", "d_loss", "default_config", "diff_augment",
     "ema_update", "ensure_gan", "g_loss", "gan_step", "generate", "last_line", "load_generator", "load_run",

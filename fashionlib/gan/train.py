@@ -513,10 +513,10 @@ def ensure_gan(
             run = load_run(run_dir)
             print(f"found a finished run with these settings in {run_dir.name} ({state['iteration']} iterations, "
                   f"{state['elapsed_s'] / 60:.1f} min, stopped by {state.get('stop_reason')}): loading it. "
-                  "Its training log:")
+                  "The end of its training log (all of it: gan.log_lines(run)):")
             from fashionlib.gan.figures import log_lines
 
-            print("\n".join(log_lines(run)))
+            print("\n".join(log_lines(run)[-3:]))
             return run
         print(f"resuming the run in {run_dir.name} from iteration {state.get('iteration', 0)}")
         return train_gan(crops_dir, run_dir, config, resume=True, device=profile.device, progress=progress,
