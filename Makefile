@@ -14,8 +14,10 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # at import; `make OMP_WAIT_POLICY=ACTIVE ...` or your own setting wins.
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
+UNIT  := FASHIONLIB_FAST=1 $(BIN)/python -m pytest tests
+NBVAL := FASHIONLIB_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks -p no:cacheprovider
 
-.PHONY: setup sample run test unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation bench-gan-candidates notebooks clean detectron2 test-widgets7 test-browser
+.PHONY: setup sample run test test-unit test-nbval unit nbval lab lint bench bench-detector bench-gan bench-eval bench-kill bench-gan-ablation bench-gan-candidates notebooks clean detectron2 test-widgets7 test-browser
 
 $(BIN)/fashionlib: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +40,20 @@ run: sample
 	done
 	@echo "Executed notebooks and artifacts are in $(RUNS)/"
 
+# Unit tests and nbval side by side: they share nothing on disk (unit tests write under pytest's tmp folders), and
+# much of both is single-threaded (imports, process starts, small models), so two cores finish them sooner together.
+# Each one's output is printed whole when it ends (-Otarget).
 test: sample
-	FASHIONLIB_FAST=1 $(BIN)/python -m pytest tests
-	FASHIONLIB_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks -p no:cacheprovider
+	@$(MAKE) --no-print-directory -j2 -Otarget test-unit test-nbval
+
+test-unit:
+	$(UNIT)
+
+test-nbval:
+	$(NBVAL)
 
 unit: setup
-	FASHIONLIB_FAST=1 $(BIN)/python -m pytest tests
+	$(UNIT)
 
 # The widget tests under Colab's ipywidgets 7 (a throwaway venv; needs the package index, else skipped). ~30 s.
 test-widgets7: setup
@@ -56,7 +66,7 @@ test-browser: setup
 	$(BIN)/python tests/browser_check.py
 
 nbval: sample
-	FASHIONLIB_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks -p no:cacheprovider
+	$(NBVAL)
 
 # Re-execute the notebooks in place (full sample profile) to refresh their stored outputs.
 notebooks: sample

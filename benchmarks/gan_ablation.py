@@ -39,9 +39,13 @@ ON_TOP: list[tuple[str, dict]] = [
     ("recipe at batch 8 + EMA of G", {"ema_decay": 0.999}),
 ]
 SEEDED_ROWS = 2  # the chain's last rows run with two seeds
+# Row names changed since a stored result was written (the stored rows keep their numbers under the new name).
+RENAMED = {"+ batch 16, same crops seen (the small-data recipe)": "+ batch 16, same crops seen"}
 BATCH = 8
-# The recipe's batch, last in the chain; added after the rows above were numbered, so it runs as rows 10-11.
-FINAL = ("+ batch 16, same crops seen (the small-data recipe)", {"batch_size": 16})
+# The recipe's batch and its average of G, last in the chain; added after the rows above were numbered, so they
+# run as rows 10-11 and 12-13.
+FINAL = [("+ batch 16, same crops seen", {"batch_size": 16}),
+         ("+ EMA of G (the small-data recipe)", {"ema_decay": 0.999})]
 
 
 def row_configs(iters: int) -> list[tuple[str, int, object]]:
@@ -54,15 +58,17 @@ def row_configs(iters: int) -> list[tuple[str, int, object]]:
             out.append((name, seed, recipe_config("study", **acc, seed=seed, **common)))
     for name, change in ON_TOP:
         out.append((name, 0, recipe_config("study", **{**acc, **change}, seed=0, **common)))
-    half = dict(common, max_iters=iters * BATCH // FINAL[1]["batch_size"])
-    for seed in (0, 1):
-        out.append((FINAL[0], seed, recipe_config("study", **{**acc, **FINAL[1]}, seed=seed, **half)))
+    half = dict(common, max_iters=iters * BATCH // FINAL[0][1]["batch_size"])
+    for name, change in FINAL:
+        acc = {**acc, **change}
+        for seed in (0, 1):
+            out.append((name, seed, recipe_config("study", **acc, seed=seed, **half)))
     return out
 
 
 def display_order(names: list[str]) -> list[str]:
     """Return the row names in table order: the chain (recipe last), then the ingredients tried on top."""
-    chain = [n for n, _ in CHAIN] + [FINAL[0]]
+    chain = [n for n, _ in CHAIN] + [n for n, _ in FINAL]
     return chain + [n for n in dict.fromkeys(names) if n not in chain]
 
 
@@ -151,9 +157,17 @@ def main() -> None:
     torch.set_num_threads(2 if shards == 1 else 1)
     if args.report:
         table = report(crops, root, args.iters)
-        print(table.to_string(index=False))
         out = Path(__file__).resolve().parent / "results" / "gan_ablation.csv"
         out.parent.mkdir(exist_ok=True)
+        if out.is_file():  # keep the stored rows whose run folders are not on this machine
+            stored = pd.read_csv(out).replace({"row": RENAMED})
+            fresh = set(zip(table["row"], table["seed"])) if len(table) else set()
+            kept = stored[[(r, s) not in fresh for r, s in zip(stored["row"], stored["seed"])]]
+            table = pd.concat([kept, table], ignore_index=True)
+            order = {name: k for k, name in enumerate(display_order(table["row"].tolist()))}
+            table = table.sort_values(["row", "seed"], key=lambda col: col.map(order) if col.name == "row" else col,
+                                      kind="stable").reset_index(drop=True)
+        print(table.to_string(index=False))
         table.to_csv(out, index=False)
         print(f"wrote {out}")
         print(markdown_table(table))

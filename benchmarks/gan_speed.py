@@ -17,8 +17,9 @@ Times are wall-clock per iteration (data wait included); images/s = batch /
 median seconds per iteration.
 
 The small-data recipe is timed the same way: the tutorial-style data pipeline
-feeding the recipe's models and step (``fashionlib.gan.gan_step`` with hinge
-loss, DiffAugment, EMA) against ``train_gan`` with the recipe's config.
+feeding the recipe's models and step (``fashionlib.gan.gan_step`` with the
+loss, augmentation and EMA its config sets) against ``train_gan`` with the
+recipe's config.
 ``--breakdown`` profiles one step per recipe (torch.profiler) and groups its CPU
 time by kind of work: where a step's time goes.
 

@@ -415,6 +415,18 @@ def test_recipes_and_config_validation() -> None:
         G.recipe_config("big-data")
 
 
+def test_sample_profile_budget_is_updates_not_minutes() -> None:
+    """The course's runs stop after a fixed number of updates, so they reproduce on a slower or faster machine."""
+    from fashionlib.config import get_profile
+
+    sample = replace(get_profile("sample"), fast=False)
+    for recipe, batch in (("study", 8), ("small-data", 16)):
+        config = G.default_config(sample, 64, recipe)
+        assert (config.max_iters, config.max_minutes, config.batch_size) == (G.SAMPLE_UPDATES[recipe], None, batch)
+    assert G.default_config(sample, 128, "small-data").max_iters == G.SAMPLE_UPDATES_128
+    assert G.default_config(sample, 64, "study", max_minutes=10.0).max_minutes == 10.0  # a cap stays possible
+
+
 def test_ensure_gan_never_deletes_a_run(crops_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from fashionlib.config import get_profile
 

@@ -246,11 +246,10 @@ def _cmd_train(args: Any) -> int:
 
 
 def report_training(result: TrainResult) -> None:
-    """Print how a training command ended (rank 0 of a multi-process run only)."""
-    print(f"{result.status} at iteration {result.iteration} after {result.elapsed_s / 60:.1f} min; "
-          f"run folder {result.run_dir}")
-    for note in result.notes:
-        print(note)
+    """Print how a training command ended (rank 0 of a multi-process run only): the account the notebooks print,
+    where the run is, and pycocotools' whole summary."""
+    print(result.report())
+    print(f"run folder: {result.run_dir}")
     if result.final_eval:
         print(result.final_eval["summary"])
 
