@@ -29,7 +29,7 @@ RESIZE_CBN = {"generator": "resize", "g_cond": "cbn"}
 CANDIDATES: dict[str, dict] = {
     "resize-conv + cBN, widths 64, batch 8": {**RESIZE_CBN, "batch_size": 8},
     "resize-conv + cBN, widths 32, batch 8": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 8},
-    "resize-conv + cBN, widths 32, batch 16 (small-data recipe)": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16},
+    "resize-conv + cBN, widths 32, batch 16 (small-data recipe before its EMA)": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 16},
     "resize-conv + cBN, widths 32, batch 32": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 32},
     "widths 32, batch 8 + spectral-norm projection D": {**RESIZE_CBN, "ngf": 32, "ndf": 32, "batch_size": 8,
                                                          "discriminator": "sn", "d_cond": "projection"},

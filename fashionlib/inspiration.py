@@ -36,7 +36,7 @@ FEATURE_SIZE = 64  # the classifier sees 64x64 crops (128x128 images are area-do
 FEATURE_NET = "feature_net.pt"
 INCEPTION_ENV = "FASHIONLIB_INCEPTION_WEIGHTS"
 FD_NAME = "Frechet distance (crop-classifier features)"
-CELL = 0.8  # inches per design in figures: 64 px at the notebooks' 80 dpi (native size, small notebooks)
+CELL = 1.1  # inches per design in figures: the 64 px designs show at about 60 px at the notebooks' 80 dpi (titles take the rest)
 
 
 class InceptionWeightsMissing(FileNotFoundError):
