@@ -48,3 +48,30 @@ def test_readme_badges_use_the_one_repository_url() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert COLAB_URL.format(name=path.stem) in readme, path.stem
+
+
+def test_compressing_stored_figures_twice_changes_nothing(tmp_path: Path) -> None:
+    """The notebook tidy turns large PNG figures into JPEG once; a second pass must not re-encode (and blur) them."""
+    import base64
+    import io
+
+    import nbformat
+    import numpy as np
+    from PIL import Image
+
+    from fashionlib.notebook import compress_images
+
+    # A grid-like picture (coloured blocks with noise): such pictures shrink a little every time JPEG re-encodes them.
+    rng = np.random.default_rng(0)
+    blocks = np.kron(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8), np.ones((12, 12, 1), dtype=np.uint8))
+    buf = io.BytesIO()
+    Image.fromarray((blocks + rng.normal(0, 20, blocks.shape)).clip(0, 255).astype(np.uint8)).save(buf, "PNG")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("fig", outputs=[nbformat.v4.new_output(
+        "display_data", data={"image/png": base64.b64encode(buf.getvalue()).decode()})])]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, str(path))
+    assert compress_images(path) == 1
+    first = path.read_text()
+    assert '"image/jpeg"' in first and '"image/png"' not in first
+    assert compress_images(path) == 0 and path.read_text() == first
