@@ -117,9 +117,9 @@ def _coerce(source: str, key: str, type_name: str, value: Any) -> Any:
 
 # The two recipes, as overrides of the study's defaults. The small-data recipe keeps what measured as helping on
 # the sample's crops in ten CPU minutes (README: the ablation, benchmarks/gan_ablation.py, and the candidates
-# compared at the full budget, where the EMA of G lowered the Frechet distance in every paired run); spectral
-# norm + hinge and DiffAugment (they cost recall at this budget) and the projection discriminator (within noise)
-# stay switches.
+# compared at the full budget, where the EMA of G lowered the Frechet distance in every paired run of the
+# recipe); spectral norm + hinge and DiffAugment (they cost recall at this budget) and the projection
+# discriminator (within noise) stay switches.
 RECIPES: dict[str, dict[str, Any]] = {
     "study": {},
     "small-data": {"generator": "resize", "g_cond": "cbn", "ngf": 32, "ndf": 32, "batch_size": 16,
