@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +11,7 @@ from fashionlib import configio
 from fashionlib.cli import main
 from fashionlib.configio import ConfigError
 from fashionlib.detection import config as D
+from fashionlib.detection.engine import TrainResult
 
 
 @dataclass(frozen=True)
@@ -115,10 +115,9 @@ def test_train_detector_command_takes_overrides_and_the_memory_flag(
 
     seen = []
 
-    def fake_train(cfg: D.DetectorConfig, **kwargs: object) -> SimpleNamespace:
+    def fake_train(cfg: D.DetectorConfig, **kwargs: object) -> TrainResult:
         seen.append(cfg)
-        return SimpleNamespace(run_dir=kwargs["out_dir"], status="finished", iteration=0, elapsed_s=0.0, notes=[],
-                               final_eval=None)
+        return TrainResult(run_dir=Path(kwargs["out_dir"]), status="finished", iteration=0, elapsed_s=0.0)
 
     monkeypatch.setattr(det, "train", fake_train)
     common = ["train-detector", "--config", "faster_rcnn_sample", "--coco", str(tmp_path), "--images", str(tmp_path),
