@@ -68,8 +68,8 @@ def row_configs(iters: int) -> list[tuple[str, int, object]]:
 
 def display_order(names: list[str]) -> list[str]:
     """Return the row names in table order: the chain (recipe last), then the ingredients tried on top."""
-    chain = [n for n, _ in CHAIN] + [n for n, _ in FINAL]
-    return chain + [n for n in dict.fromkeys(names) if n not in chain]
+    known = [n for n, _ in CHAIN] + [n for n, _ in FINAL] + [n for n, _ in ON_TOP]
+    return known + [n for n in dict.fromkeys(names) if n not in known]
 
 
 def train_rows(crops: Path, root: Path, iters: int, shard: int = 0, shards: int = 1,
@@ -105,11 +105,16 @@ def report(crops: Path, root: Path, iters: int) -> pd.DataFrame:
         scores = score_generator(run.generator(), crops, net, n=1000, seed=seed)
         rows.append({"row": name, "seed": seed, **scores, "s/iter (this machine)": round(float(
             run.metrics["seconds"].median()), 3)})
-    table = pd.DataFrame(rows)
-    if len(table):
-        order = {name: k for k, name in enumerate(display_order(table["row"].tolist()))}
-        table = table.sort_values("row", key=lambda col: col.map(order), kind="stable").reset_index(drop=True)
-    return table
+    return in_display_order(pd.DataFrame(rows))
+
+
+def in_display_order(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows sorted as the table is shown: by display_order, then by seed."""
+    if table.empty:
+        return table
+    order = {name: k for k, name in enumerate(display_order(table["row"].tolist()))}
+    return table.sort_values(["row", "seed"], key=lambda col: col.map(order) if col.name == "row" else col,
+                             kind="stable").reset_index(drop=True)
 
 
 TABLE_TAG = "ablation-table"  # the markdown cell of notebook 06 that quotes the stored result
@@ -163,10 +168,7 @@ def main() -> None:
             stored = pd.read_csv(out).replace({"row": RENAMED})
             fresh = set(zip(table["row"], table["seed"])) if len(table) else set()
             kept = stored[[(r, s) not in fresh for r, s in zip(stored["row"], stored["seed"])]]
-            table = pd.concat([kept, table], ignore_index=True)
-            order = {name: k for k, name in enumerate(display_order(table["row"].tolist()))}
-            table = table.sort_values(["row", "seed"], key=lambda col: col.map(order) if col.name == "row" else col,
-                                      kind="stable").reset_index(drop=True)
+            table = in_display_order(pd.concat([kept, table], ignore_index=True))
         print(table.to_string(index=False))
         table.to_csv(out, index=False)
         print(f"wrote {out}")

@@ -36,7 +36,7 @@ FEATURE_SIZE = 64  # the classifier sees 64x64 crops (128x128 images are area-do
 FEATURE_NET = "feature_net.pt"
 INCEPTION_ENV = "FASHIONLIB_INCEPTION_WEIGHTS"
 FD_NAME = "Frechet distance (crop-classifier features)"
-CELL = 1.1  # inches per design in figures: the 64 px designs show at about 60 px at the notebooks' 80 dpi (titles take the rest)
+CELL = 1.1  # inches per design: about 60 px per 64 px design at the notebooks' 80 dpi (titles take the rest)
 
 
 class InceptionWeightsMissing(FileNotFoundError):
