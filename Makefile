@@ -93,8 +93,8 @@ bench-detector: sample
 bench-gan: sample
 	$(BIN)/python benchmarks/gan_speed.py --recipes study small-data --breakdown
 
-# The small-data recipe, one ingredient at a time (9 runs of 1,000 iterations: about an hour on 2 idle cores,
-# two runs at a time); finished runs are reused, so it can be stopped and restarted.
+# The small-data recipe, one ingredient at a time (14 runs: 2,000 iterations at batch 8 or 1,000 at batch 16;
+# about an hour on 2 idle cores, two runs at a time); finished runs are reused, so it can be stopped and restarted.
 bench-gan-ablation: sample
 	$(BIN)/fashionlib crop runs/$(PROFILE)/coco --images data/sample/DeepFashion --out runs/$(PROFILE)/crops_gt
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/gan_ablation.py --shard 0/2 & \

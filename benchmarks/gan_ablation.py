@@ -6,11 +6,12 @@ Every row sees the same 16,000 crops of the sample's ground-truth crops: ``--ite
 iterations (default 2000) at batch 8, or half as many at the recipe's batch 16. Each is
 scored on the held-out crops: Frechet distance and improved precision / recall (k = 3) in
 the crop classifier's features, and class agreement. The first rows add the recipe's
-ingredients one at a time to the study's DCGAN (the last two with two seeds); the rows
+ingredients one at a time to the study's DCGAN (the last four with two seeds); the rows
 after them add one more published ingredient each to the recipe at batch 8, the ones it
 was measured without.
-Finished rows are reused (each row is a run folder under ``runs/sample/ablation``), so the
-script can be stopped and restarted.
+Finished rows are reused (each run is a folder under ``runs/sample/ablation_b8``), so the
+script can be stopped and restarted; ``--report`` keeps the stored rows of runs that are
+not on this machine.
 """
 
 from __future__ import annotations
